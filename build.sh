@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# ReliableKafka build entry point.
+#
+#   ./build.sh            build (Release)
+#   ./build.sh test       build, then run the unit and integration tests and print the totals
+#   ./build.sh demo       run the order-processing demo on the embedded Kafka cluster
+#   ./build.sh bench      run the benchmarks in bench/ (when there are any)
+#   ./build.sh native     only make sure the native librdkafka package restores (see eng/provision-librdkafka.sh)
+#   ./build.sh clean-native  forget the native stand-in and the cached probe result
+#
+# Every command first makes sure Confluent.Kafka's native package (librdkafka.redist) can be restored,
+# building a local stand-in when the NuGet feeds lack it. With CI=true no test may be skipped.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly ROOT
+readonly CONFIGURATION="${CONFIGURATION:-Release}"
+readonly RESULTS_DIR="${ROOT}/artifacts/test-results"
+
+cd "${ROOT}"
+
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+require_dotnet() {
+  command -v dotnet >/dev/null 2>&1 || die "the .NET SDK 10 is required (dotnet was not found on PATH)."
+}
+
+provision() {
+  bash "${ROOT}/eng/provision-librdkafka.sh"
+}
+
+build() {
+  dotnet build "${ROOT}/ReliableKafka.sln" -c "${CONFIGURATION}" --nologo -v minimal
+}
+
+# Prints attribute $1 of the <Counters> element of .trx file $2 (0 when absent).
+trx_counter() {
+  local v
+  v="$(grep -o '<Counters [^>]*>' "$2" | head -n 1 | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p")"
+  printf '%s' "${v:-0}"
+}
+
+# Sums the counters of every .trx file written by this run and prints one totals line.
+print_totals() {
+  local total=0 passed=0 failed=0 skipped=0 file
+  for file in "${RESULTS_DIR}"/*.trx; do
+    [[ -f "${file}" ]] || continue
+    total=$((total + $(trx_counter total "${file}")))
+    passed=$((passed + $(trx_counter passed "${file}")))
+    failed=$((failed + $(trx_counter failed "${file}")))
+    skipped=$((skipped + $(trx_counter notExecuted "${file}")))
+  done
+  printf '\nTest totals: %d total, %d passed, %d failed, %d skipped\n' "${total}" "${passed}" "${failed}" "${skipped}"
+  if ((total == 0)); then die "no test results were found in ${RESULTS_DIR}."; fi
+  if [[ "${CI:-}" == "true" ]] && ((skipped > 0)); then die "${skipped} test(s) were skipped; CI runs every test."; fi
+}
+
+run_tests() {
+  rm -rf "${RESULTS_DIR}"
+  mkdir -p "${RESULTS_DIR}"
+  local status=0 project name
+  for project in tests/ReliableKafka.Tests tests/ReliableKafka.IntegrationTests; do
+    name="$(basename "${project}")"
+    dotnet test "${project}" -c "${CONFIGURATION}" --no-build --nologo \
+      --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" \
+      --blame-hang-timeout 5m || status=1
+  done
+  print_totals
+  return "${status}"
+}
+
+main() {
+  local command="${1:-build}"
+  shift || true
+  require_dotnet
+  case "${command}" in
+    build) provision; build ;;
+    test) provision; build; run_tests ;;
+    demo) provision; dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
+    bench)
+      provision
+      if compgen -G "bench/*/*.csproj" >/dev/null; then
+        local project
+        for project in bench/*/*.csproj; do dotnet run --project "${project}" -c Release -- "$@"; done
+      else
+        echo "bench/ has no benchmarks yet."
+      fi
+      ;;
+    native) provision ;;
+    clean-native) rm -rf "${ROOT}/artifacts/native" "${ROOT}/artifacts/librdkafka-feed"; echo "Forgot the native stand-in." ;;
+    *) die "unknown command '${command}'. Commands: build, test, demo, bench, native, clean-native." ;;
+  esac
+}
+
+main "$@"

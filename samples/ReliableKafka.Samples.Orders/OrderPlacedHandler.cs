@@ -1,0 +1,14 @@
+using ReliableKafka;
+
+namespace OrderProcessing;
+
+/// <summary>Processes one order. Resolved in a new DI scope per record; its offset is committed only after it returns.</summary>
+public sealed class OrderPlacedHandler(OrderLedger ledger) : IMessageHandler<string, OrderPlaced>
+{
+    public async Task HandleAsync(MessageContext<string, OrderPlaced> context, CancellationToken cancellationToken)
+    {
+        // A real handler would write to a database or call a service here.
+        await Task.Yield();
+        ledger.Record(context.Value, context.Partition.Value, context.Offset.Value);
+    }
+}

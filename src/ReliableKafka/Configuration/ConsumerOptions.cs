@@ -1,0 +1,129 @@
+using System.ComponentModel.DataAnnotations;
+using Confluent.Kafka;
+using ReliableKafka.Configuration.Internal;
+
+namespace ReliableKafka;
+
+/// <summary>Settings of one named consumer (<c>ReliableKafka:Consumers:&lt;name&gt;</c>).</summary>
+public sealed class ConsumerOptions
+{
+    /// <summary>Gets or sets the consumer group id (group.id). Required.</summary>
+    /// <value>The default is <see langword="null"/>, which fails validation.</value>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "GroupId must be set.")]
+    public string? GroupId { get; set; }
+
+    /// <summary>
+    /// Gets the topics to subscribe to. A name starting with <c>^</c> is a regular expression that subscribes
+    /// to every matching topic. At least one is required.
+    /// </summary>
+    /// <value>The default is empty, which fails validation.</value>
+    public List<string> Topics { get; } = [];
+
+    /// <summary>Gets or sets this consumer's guarantee.</summary>
+    /// <value>The default is <see langword="null"/>: <see cref="ReliableKafkaOptions.DeliveryGuarantee"/>.</value>
+    public DeliveryGuarantee? DeliveryGuarantee { get; set; }
+
+    /// <summary>Gets or sets where a group with no committed offset for a partition starts reading (auto.offset.reset).</summary>
+    /// <value>
+    /// The default is <see cref="Confluent.Kafka.AutoOffsetReset.Earliest"/>, so a new group misses nothing (librdkafka's
+    /// own default is latest).
+    /// </value>
+    public AutoOffsetReset AutoOffsetReset { get; set; } = AutoOffsetReset.Earliest;
+
+    /// <summary>
+    /// Gets or sets how long the group waits for a heartbeat before it removes a member that crashed and gives
+    /// its partitions to others (session.timeout.ms).
+    /// </summary>
+    /// <value>The default is 45 seconds (librdkafka's default).</value>
+    [OptionRange(1, 3_600_000)]
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>Gets or sets how often the consumer heartbeats to the group (heartbeat.interval.ms); at most a third of <see cref="SessionTimeout"/>.</summary>
+    /// <value>The default is 3 seconds (librdkafka's default).</value>
+    [OptionRange(1, 3_600_000)]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Gets or sets the longest time between two polls before the member is considered stuck and leaves the
+    /// group (max.poll.interval.ms). Polling continues while handlers run, so only a stuck poll loop trips it.
+    /// </summary>
+    /// <value>The default is 5 minutes (librdkafka's default).</value>
+    [OptionRange(1, 86_400_000)]
+    public TimeSpan MaxPollInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets the least data a fetch response waits for, in bytes (fetch.min.bytes).</summary>
+    /// <value>The default is 1 byte (librdkafka's default).</value>
+    [OptionRange(1, 100_000_000)]
+    public int FetchMinBytes { get; set; } = 1;
+
+    /// <summary>Gets or sets the most data a fetch response may hold, in bytes (fetch.max.bytes).</summary>
+    /// <value>The default is 52428800 bytes (librdkafka's default).</value>
+    [OptionRange(0, 2_147_483_135)]
+    public int FetchMaxBytes { get; set; } = 52_428_800;
+
+    /// <summary>Gets or sets the most data per partition a fetch response may hold, in bytes (max.partition.fetch.bytes).</summary>
+    /// <value>The default is 1048576 bytes (librdkafka's default).</value>
+    [OptionRange(1, 1_000_000_000)]
+    public int MaxPartitionFetchBytes { get; set; } = 1_048_576;
+
+    /// <summary>Gets or sets how long a broker may hold a fetch request waiting for <see cref="FetchMinBytes"/> (fetch.wait.max.ms).</summary>
+    /// <value>The default is 500 ms (librdkafka's default).</value>
+    [OptionRange(0, 300_000)]
+    public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Gets or sets how often finished records' offsets are committed. Offsets are also committed when
+    /// partitions are revoked and on graceful shutdown. A crash redelivers what finished since the last commit.
+    /// </summary>
+    /// <value>The default is 5 seconds.</value>
+    [OptionRange(10, 86_400_000)]
+    public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Gets or sets how long a graceful shutdown waits for running handlers before it cancels them and commits
+    /// what finished. Keep the host's shutdown timeout (HostOptions.ShutdownTimeout, 30 seconds by default) longer.
+    /// </summary>
+    /// <value>The default is 15 seconds.</value>
+    [OptionRange(0, 3_600_000)]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Gets or sets how long, when partitions are taken away in a rebalance, their running handlers may take to
+    /// finish before they are cancelled and their results abandoned (another member then processes those
+    /// records again). Must be shorter than <see cref="MaxPollInterval"/>.
+    /// </summary>
+    /// <value>The default is 10 seconds.</value>
+    [OptionRange(0, 3_600_000)]
+    public TimeSpan RevocationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Gets or sets how many handlers may run at once across all partitions of this consumer. Records of one
+    /// partition are always handled one at a time, in offset order.
+    /// </summary>
+    /// <value>The default is 16.</value>
+    [OptionRange(1, 10_000)]
+    public int MaxConcurrency { get; set; } = 16;
+
+    /// <summary>
+    /// Gets or sets how many fetched records may wait or run at once. When the limit is reached the consumer
+    /// pauses fetching (it stays in the group) and resumes when half of them have finished.
+    /// </summary>
+    /// <value>The default is 1000.</value>
+    [OptionRange(1, 10_000_000)]
+    public int MaxBufferedRecords { get; set; } = 1000;
+
+    /// <summary>Gets or sets how partitions are spread over the group's members (partition.assignment.strategy).</summary>
+    /// <value>
+    /// The default is <see cref="Confluent.Kafka.PartitionAssignmentStrategy.CooperativeSticky"/>: a rebalance moves only the
+    /// partitions that change owner, and the others keep processing.
+    /// </value>
+    public PartitionAssignmentStrategy PartitionAssignmentStrategy { get; set; } = PartitionAssignmentStrategy.CooperativeSticky;
+
+    /// <summary>Gets or sets the client id sent to brokers (client.id).</summary>
+    /// <value>The default is <see langword="null"/>: <see cref="ReliableKafkaOptions.ClientId"/> (or <c>reliablekafka</c>) followed by <c>-</c> and the consumer's name.</value>
+    public string? ClientId { get; set; }
+
+    /// <summary>Gets raw librdkafka settings for this consumer; they override <see cref="ReliableKafkaOptions.Config"/>.</summary>
+    /// <value>The default is empty.</value>
+    public Dictionary<string, string> Config { get; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,30 @@
+namespace ReliableKafka;
+
+/// <summary>
+/// What ReliableKafka promises about each message, and the Kafka settings that keep the promise. A guarantee
+/// is a preset for the producer and the consumer together; raw settings that contradict it are startup errors.
+/// </summary>
+public enum DeliveryGuarantee
+{
+    /// <summary>
+    /// Each message is delivered at most once and may be lost: for metrics-like data where speed matters more
+    /// than completeness. Producer: acks=0 (unless <see cref="ProducerOptions.Acks"/> says otherwise), no
+    /// idempotence, no retries. Consumer: a record's offset is committed <em>before</em> its handler runs, so a
+    /// crash or a failing handler loses it and it is never handled twice.
+    /// </summary>
+    AtMostOnce = 1,
+
+    /// <summary>
+    /// The default. No message is lost; a message may be handled more than once after a crash or a rebalance.
+    /// Producer: acks=all, enable.idempotence=true, unlimited retries, at most 5 requests in flight (order kept).
+    /// Consumer: a record's offset is committed only after its handler succeeded, and never past a record whose
+    /// handler has not.
+    /// </summary>
+    AtLeastOnce = 0,
+
+    /// <summary>
+    /// At-least-once delivery plus an idempotent consumer (a deduplication store) so that side effects happen
+    /// once. Not available yet: choosing it is a startup error until the deduplication stores ship.
+    /// </summary>
+    ExactlyOnce = 2,
+}

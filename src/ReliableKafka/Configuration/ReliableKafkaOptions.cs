@@ -1,0 +1,49 @@
+namespace ReliableKafka;
+
+/// <summary>
+/// ReliableKafka's options: the cluster connection and guarantee shared by all clients, and one entry per
+/// producer and consumer. Bound from the configuration section <see cref="SectionName"/> when
+/// <c>AddReliableKafka(IConfiguration)</c> is used; unknown keys there are startup errors.
+/// </summary>
+/// <remarks>
+/// Configure actions run in the order they are registered: the configuration section given to
+/// <c>AddReliableKafka</c> first, then the actions of <c>AddReliableKafka</c>, <c>AddProducer</c> and
+/// <c>AddConsumer</c>. Everything is validated when the host starts.
+/// </remarks>
+public sealed class ReliableKafkaOptions
+{
+    /// <summary>The configuration section these options are usually bound from: <c>ReliableKafka</c>.</summary>
+    public const string SectionName = "ReliableKafka";
+
+    /// <summary>Gets or sets the initial brokers to connect to, comma-separated <c>host:port</c> (bootstrap.servers). Required.</summary>
+    /// <value>The default is <see langword="null"/>, which fails validation.</value>
+    public string? BootstrapServers { get; set; }
+
+    /// <summary>Gets or sets the client id prefix sent to brokers (client.id); each client appends its name.</summary>
+    /// <value>The default is <see langword="null"/>: <c>reliablekafka</c>, so a consumer named orders is <c>reliablekafka-orders</c>.</value>
+    public string? ClientId { get; set; }
+
+    /// <summary>Gets or sets the guarantee for every producer and consumer that does not choose its own.</summary>
+    /// <value>The default is <see cref="ReliableKafka.DeliveryGuarantee.AtLeastOnce"/>.</value>
+    public DeliveryGuarantee DeliveryGuarantee { get; set; } = DeliveryGuarantee.AtLeastOnce;
+
+    /// <summary>Gets the connection security settings shared by all clients.</summary>
+    /// <value>The default has every setting unset (plaintext).</value>
+    public KafkaSecurityOptions Security { get; } = new();
+
+    /// <summary>
+    /// Gets raw librdkafka settings applied to every client, e.g. <c>socket.keepalive.enable</c>. A key that
+    /// a typed option covers, a key librdkafka does not know, or a value that contradicts the guarantee is a
+    /// startup error. Client entries' own <c>Config</c> override these.
+    /// </summary>
+    /// <value>The default is empty.</value>
+    public Dictionary<string, string> Config { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Gets the producers by name; an entry is created by <c>AddProducer</c> and may be configured here or in code.</summary>
+    /// <value>The default is empty. A configured entry whose name no <c>AddProducer</c> registered is a startup error.</value>
+    public Dictionary<string, ProducerOptions> Producers { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Gets the consumers by name; an entry is created by <c>AddConsumer</c> and may be configured here or in code.</summary>
+    /// <value>The default is empty. A configured entry whose name no <c>AddConsumer</c> registered is a startup error.</value>
+    public Dictionary<string, ConsumerOptions> Consumers { get; } = new(StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,589 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Diagnostics.Internal;
+
+namespace ReliableKafka.Consuming.Internal;
+
+/// <summary>
+/// Runs one consumer. A dedicated poll thread is the only thread that touches the Confluent consumer
+/// (Consume, Pause/Resume, Commit, Close). It dispatches each record to its partition's lane; lanes run on the
+/// thread pool, one handler at a time per partition, at most <see cref="ConsumerOptions.MaxConcurrency"/> at
+/// once. A finished record is marked in its partition's offset tracker; the poll thread commits each
+/// partition's committable offset on the commit interval, on revocation and on shutdown.
+/// </summary>
+/// <remarks>
+/// Under AtLeastOnce a record's offset is committable only once its handler returned, and never past a record
+/// that has not. A failing handler pauses its partition. Under AtMostOnce a fetched batch's offsets are
+/// committed before any of its records is handed to a handler.
+/// </remarks>
+internal sealed class ConsumerEngine : IDisposable
+{
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
+
+    // While fetching is paused, poll often so that it resumes soon after the buffer drains.
+    private static readonly TimeSpan BackpressurePollTimeout = TimeSpan.FromMilliseconds(5);
+    private const int AtMostOnceBatchLimit = 500;
+
+    private readonly KafkaClientConfig _config;
+    private readonly ConsumerOptions _options;
+    private readonly IRecordHandler _handler;
+    private readonly ILogger _logger;
+    private readonly ILogger _librdkafkaLogger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _concurrency;
+    private readonly Dictionary<TopicPartition, PartitionState> _partitions = [];
+    private readonly ConcurrentQueue<PartitionState> _failures = new();
+    private readonly bool _atMostOnce;
+    private int _buffered;
+    private bool _backpressure;
+    private bool _pausesDirty;
+    private long _lastCommit;
+    private volatile Error? _fatalError;
+    private volatile bool _crashRequested;
+    private Task? _run;
+
+    public ConsumerEngine(KafkaClientConfig config, ConsumerOptions options, IRecordHandler handler, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        _config = config;
+        _options = options;
+        _handler = handler;
+        _logger = loggerFactory.CreateLogger(Log.ConsumerCategory);
+        _librdkafkaLogger = loggerFactory.CreateLogger(Log.LibrdkafkaCategory);
+        _time = time;
+        _atMostOnce = config.Guarantee == DeliveryGuarantee.AtMostOnce;
+        _concurrency = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+    }
+
+    /// <summary>Gets the consumer's name.</summary>
+    public string Name => _config.Name;
+
+    /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
+    public int BufferedRecords => Volatile.Read(ref _buffered);
+
+    /// <summary>Starts the poll thread; the task completes when the consumer stopped (gracefully when <paramref name="stoppingToken"/> fires).</summary>
+    public Task RunAsync(CancellationToken stoppingToken)
+    {
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                PollLoop(stoppingToken);
+                completion.SetResult();
+            }
+            catch (Exception e)
+            {
+                completion.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"ReliableKafka consumer {Name}",
+        };
+        _run = completion.Task;
+        thread.Start();
+        return completion.Task;
+    }
+
+    /// <summary>
+    /// Simulates a crash, for tests: the poll loop ends without committing and without leaving the group
+    /// (the Confluent consumer is disposed without Close), and running handlers are cancelled. The group
+    /// notices only when the session times out, like after a killed process.
+    /// </summary>
+    public Task CrashAsync()
+    {
+        _crashRequested = true;
+        return _run ?? Task.CompletedTask;
+    }
+
+    public void Dispose() => _concurrency.Dispose();
+
+    private void PollLoop(CancellationToken stoppingToken)
+    {
+        Log.ConsumerStarting(_logger, _config, _options);
+        var consumer = new ConsumerBuilder<byte[]?, byte[]?>(_config.Values)
+            .SetErrorHandler((_, error) => OnError(error))
+            .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
+            .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
+            .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
+            .Build();
+        try
+        {
+            consumer.Subscribe(_options.Topics);
+            _lastCommit = _time.GetTimestamp();
+            while (!stoppingToken.IsCancellationRequested && !_crashRequested)
+            {
+                ThrowIfFatal();
+                Poll(consumer);
+            }
+
+            if (_crashRequested)
+            {
+                Log.ConsumerCrashed(_logger, Name);
+                return;
+            }
+
+            ShutDown(consumer);
+        }
+        finally
+        {
+            foreach (var state in _partitions.Values)
+            {
+                state.Stop();
+                state.Cancellation.Cancel();
+            }
+
+            _partitions.Clear();
+            consumer.Dispose(); // without Close after a crash or a fatal error
+        }
+    }
+
+    private void Poll(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        TakeFailures();
+        UpdateBackpressure();
+        ReconcilePauses(consumer);
+
+        try
+        {
+            var result = consumer.Consume(_backpressure ? BackpressurePollTimeout : PollTimeout);
+            if (result is { IsPartitionEOF: false })
+            {
+                if (_atMostOnce)
+                {
+                    DispatchAtMostOnce(consumer, result);
+                }
+                else
+                {
+                    Dispatch(result);
+                }
+            }
+        }
+        catch (ConsumeException e)
+        {
+            OnError(e.Error);
+        }
+
+        if (_time.GetElapsedTime(_lastCommit) >= _options.CommitInterval)
+        {
+            Commit(consumer, _partitions.Values, "interval");
+            _lastCommit = _time.GetTimestamp();
+        }
+    }
+
+    private bool Dispatch(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        if (!_partitions.TryGetValue(record.TopicPartition, out var state))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _buffered);
+        var result = state.Enqueue(record);
+        if (result == PartitionState.EnqueueResult.Rejected)
+        {
+            Interlocked.Decrement(ref _buffered);
+            return false;
+        }
+
+        if (_atMostOnce)
+        {
+            // Committed before dispatch: the tracker only mirrors that.
+            state.Offsets.Complete(record.Offset.Value);
+        }
+
+        if (result == PartitionState.EnqueueResult.StartWorker)
+        {
+            _ = Task.Run(() => RunLaneAsync(state));
+        }
+
+        return true;
+    }
+
+    /// <summary>AtMostOnce: takes what is already fetched (up to a limit), commits past it, and only then dispatches it.</summary>
+    private void DispatchAtMostOnce(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> first)
+    {
+        var batch = new List<ConsumeResult<byte[]?, byte[]?>> { first };
+        while (batch.Count < AtMostOnceBatchLimit && consumer.Consume(TimeSpan.Zero) is { } next)
+        {
+            if (!next.IsPartitionEOF)
+            {
+                batch.Add(next);
+            }
+        }
+
+        var owned = batch.Where(r => _partitions.TryGetValue(r.TopicPartition, out var s) && !s.Stopped).ToList();
+        var ranges = owned
+            .GroupBy(r => r.TopicPartition)
+            .Select(g => (Partition: g.Key, First: g.Min(r => r.Offset.Value), Next: g.Max(r => r.Offset.Value) + 1))
+            .ToList();
+        if (ranges.Count == 0)
+        {
+            return;
+        }
+
+        var offsets = ranges.Select(r => new TopicPartitionOffset(r.Partition, r.Next)).ToList();
+        try
+        {
+            consumer.Commit(offsets);
+        }
+        catch (KafkaException e)
+        {
+            Log.AtMostOnceCommitFailed(_logger, Name, e.Error.Reason);
+            foreach (var range in ranges)
+            {
+                consumer.Seek(new TopicPartitionOffset(range.Partition, range.First));
+            }
+
+            return;
+        }
+
+        foreach (var range in ranges)
+        {
+            _partitions[range.Partition].LastCommitted = range.Next;
+        }
+
+        foreach (var record in owned)
+        {
+            Dispatch(record);
+        }
+    }
+
+    private async Task RunLaneAsync(PartitionState state)
+    {
+        while (true)
+        {
+            if (!state.TryDequeue(out var record, out var dropped))
+            {
+                Interlocked.Add(ref _buffered, -dropped);
+                return;
+            }
+
+            await ProcessAsync(state, record).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProcessAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var token = state.Cancellation.Token;
+        try
+        {
+            await _concurrency.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                // The partition may have been revoked while this record waited for a slot.
+                if (state.Stopped)
+                {
+                    return;
+                }
+
+                await _handler.HandleAsync(record, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _concurrency.Release();
+            }
+
+            if (!_atMostOnce)
+            {
+                state.Offsets.Complete(record.Offset.Value);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Revoked, lost or shut down past the timeout: abandoned, left uncommitted for the next owner.
+        }
+        catch (Exception e)
+        {
+            if (_atMostOnce)
+            {
+                Log.HandlerFailedAtMostOnce(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, e);
+            }
+            else
+            {
+                Log.HandlerFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, e);
+                state.Fail();
+                _failures.Enqueue(state);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _buffered);
+        }
+    }
+
+    private void TakeFailures()
+    {
+        while (_failures.TryDequeue(out var state))
+        {
+            if (_partitions.TryGetValue(state.TopicPartition, out var current) && ReferenceEquals(current, state))
+            {
+                _pausesDirty = true;
+            }
+        }
+    }
+
+    private void UpdateBackpressure()
+    {
+        var buffered = Volatile.Read(ref _buffered);
+        if (!_backpressure && buffered >= _options.MaxBufferedRecords)
+        {
+            _backpressure = true;
+            _pausesDirty = true;
+            Log.BackpressureOn(_logger, Name, buffered, _options.MaxBufferedRecords);
+        }
+        else if (_backpressure && buffered <= _options.MaxBufferedRecords / 2)
+        {
+            _backpressure = false;
+            _pausesDirty = true;
+            Log.BackpressureOff(_logger, Name, buffered);
+        }
+    }
+
+    /// <summary>Pauses partitions that failed or while the buffer is full; resumes the others.</summary>
+    private void ReconcilePauses(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (!_pausesDirty)
+        {
+            return;
+        }
+
+        _pausesDirty = false;
+        var pause = new List<PartitionState>();
+        var resume = new List<PartitionState>();
+        foreach (var state in _partitions.Values)
+        {
+            var paused = _backpressure || state.Failed;
+            if (paused && !state.PausedInClient)
+            {
+                pause.Add(state);
+            }
+            else if (!paused && state.PausedInClient)
+            {
+                resume.Add(state);
+            }
+        }
+
+        Apply(pause, paused: true);
+        Apply(resume, paused: false);
+
+        void Apply(List<PartitionState> states, bool paused)
+        {
+            if (states.Count == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                var partitions = states.Select(s => s.TopicPartition).ToList();
+                if (paused)
+                {
+                    consumer.Pause(partitions);
+                }
+                else
+                {
+                    consumer.Resume(partitions);
+                    RestartFetching(consumer, states);
+                }
+
+                states.ForEach(s => s.PausedInClient = paused);
+            }
+            catch (KafkaException e)
+            {
+                OnError(e.Error);
+                _pausesDirty = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a resume, librdkafka's broker thread notices the partition only on its next idle wake-up, up to a
+    /// second later (rd_kafka_max_block_ms), which would stall every backpressure cycle. Seeking to the
+    /// position the partition was paused at (the application position librdkafka itself resumes from: the
+    /// last record handed out + 1, with its leader epoch) restarts fetching at once, and neither skips nor
+    /// repeats a record. A partition that has handed out nothing yet resumes from librdkafka's own position.
+    /// </summary>
+    private void RestartFetching(IConsumer<byte[]?, byte[]?> consumer, List<PartitionState> states)
+    {
+        foreach (var state in states)
+        {
+            if (state.NextPosition is not { } position)
+            {
+                continue;
+            }
+
+            try
+            {
+                consumer.Seek(position);
+            }
+            catch (KafkaException e)
+            {
+                // Fetching still resumes, only later.
+                OnError(e.Error);
+            }
+        }
+    }
+
+    /// <summary>Commits the committable offset of each partition that moved since its last commit.</summary>
+    private void Commit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason)
+    {
+        var pending = new List<(PartitionState State, long Offset)>();
+        foreach (var state in states)
+        {
+            if (state.Offsets.Committable is { } offset && offset != state.LastCommitted)
+            {
+                pending.Add((state, offset));
+            }
+        }
+
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        var offsets = pending.Select(p => new TopicPartitionOffset(p.State.TopicPartition, p.Offset)).ToList();
+        try
+        {
+            consumer.Commit(offsets);
+            pending.ForEach(p => p.State.LastCommitted = p.Offset);
+            Log.Committed(_logger, Name, offsets, reason);
+        }
+        catch (TopicPartitionOffsetException e)
+        {
+            foreach (var (state, offset) in pending)
+            {
+                var result = e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition);
+                if (result is { Error.IsError: false })
+                {
+                    state.LastCommitted = offset;
+                }
+            }
+
+            Log.CommitFailed(_logger, Name, offsets, reason, e.Error);
+        }
+        catch (KafkaException e) when (e.Error.Code != ErrorCode.Local_NoOffset)
+        {
+            Log.CommitFailed(_logger, Name, offsets, reason, e.Error);
+        }
+        catch (KafkaException)
+        {
+            // Local_NoOffset: nothing new to commit.
+        }
+    }
+
+    /// <summary>Stops the lanes of <paramref name="states"/>, waits for their running handlers up to <paramref name="timeout"/> (then cancels them), and commits.</summary>
+    private void DrainAndCommit(IConsumer<byte[]?, byte[]?> consumer, List<PartitionState> states, TimeSpan timeout, string reason)
+    {
+        foreach (var state in states)
+        {
+            state.Stop();
+        }
+
+        var started = _time.GetTimestamp();
+        var stuck = new List<PartitionState>();
+        foreach (var state in states)
+        {
+            var remaining = timeout - _time.GetElapsedTime(started);
+            if (!state.WaitIdle(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero))
+            {
+                stuck.Add(state);
+            }
+        }
+
+        if (stuck.Count > 0)
+        {
+            Log.HandlersAbandoned(_logger, Name, stuck.Select(s => s.TopicPartition), timeout, reason);
+            foreach (var state in stuck)
+            {
+                state.Cancellation.Cancel();
+            }
+        }
+
+        Commit(consumer, states, reason);
+    }
+
+    private void ShutDown(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        Log.ConsumerStopping(_logger, Name, (long)_options.ShutdownTimeout.TotalMilliseconds);
+        DrainAndCommit(consumer, [.. _partitions.Values], _options.ShutdownTimeout, "shutdown");
+        try
+        {
+            // Leaves the group; with cooperative assignment this revokes the partitions (OnRevoked: nothing left to commit).
+            consumer.Close();
+        }
+        catch (KafkaException e)
+        {
+            Log.CloseFailed(_logger, Name, e.Error.Reason);
+        }
+
+        Log.ConsumerStopped(_logger, Name);
+    }
+
+    private void OnAssigned(List<TopicPartition> partitions)
+    {
+        Log.PartitionsAssigned(_logger, Name, partitions);
+        foreach (var partition in partitions)
+        {
+            _partitions[partition] = new PartitionState(partition);
+        }
+
+        _pausesDirty = true;
+    }
+
+    private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
+    {
+        Log.PartitionsRevoked(_logger, Name, partitions);
+        var states = partitions
+            .Select(p => _partitions.GetValueOrDefault(p.TopicPartition))
+            .OfType<PartitionState>()
+            .ToList();
+        if (!_crashRequested)
+        {
+            DrainAndCommit(consumer, states, _options.RevocationTimeout, "revocation");
+        }
+
+        foreach (var state in states)
+        {
+            state.Cancellation.Cancel();
+            _partitions.Remove(state.TopicPartition);
+        }
+    }
+
+    private void OnLost(List<TopicPartitionOffset> partitions)
+    {
+        Log.PartitionsLost(_logger, Name, partitions);
+        foreach (var partition in partitions)
+        {
+            if (_partitions.Remove(partition.TopicPartition, out var state))
+            {
+                state.Stop();
+                state.Cancellation.Cancel();
+            }
+        }
+    }
+
+    private void OnError(Error error)
+    {
+        if (error.IsFatal)
+        {
+            _fatalError ??= error;
+            Log.ConsumerFatalError(_logger, Name, error.Code, error.Reason);
+        }
+        else
+        {
+            Log.ConsumerError(_logger, Name, error.Code, error.Reason);
+        }
+    }
+
+    private void ThrowIfFatal()
+    {
+        if (_fatalError is { } error)
+        {
+            throw new KafkaException(error);
+        }
+    }
+}

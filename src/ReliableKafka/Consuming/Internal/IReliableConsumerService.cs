@@ -1,0 +1,9 @@
+namespace ReliableKafka.Consuming.Internal;
+
+/// <summary>Non-generic view of a consumer's hosted service (for tests and diagnostics).</summary>
+internal interface IReliableConsumerService
+{
+    string Name { get; }
+
+    ConsumerEngine? Engine { get; }
+}

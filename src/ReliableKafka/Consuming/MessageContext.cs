@@ -1,0 +1,65 @@
+using Confluent.Kafka;
+
+namespace ReliableKafka;
+
+/// <summary>A consumed record, deserialized, with where it came from.</summary>
+/// <typeparam name="TKey">The key type.</typeparam>
+/// <typeparam name="TValue">The value type.</typeparam>
+public sealed class MessageContext<TKey, TValue>
+{
+    internal MessageContext(
+        TKey key,
+        TValue value,
+        ConsumeResult<byte[]?, byte[]?> record,
+        Headers headers,
+        string consumerName,
+        string groupId,
+        CancellationToken cancellationToken)
+    {
+        Key = key;
+        Value = value;
+        Headers = headers;
+        TopicPartitionOffset = record.TopicPartitionOffset;
+        Timestamp = record.Message.Timestamp;
+        MessageId = Producing.Internal.MessageIds.Read(headers);
+        ConsumerName = consumerName;
+        GroupId = groupId;
+        CancellationToken = cancellationToken;
+    }
+
+    /// <summary>Gets the key (default for a record without a key).</summary>
+    public TKey Key { get; }
+
+    /// <summary>Gets the value (default for a tombstone, a record whose value is null).</summary>
+    public TValue Value { get; }
+
+    /// <summary>Gets the record's headers.</summary>
+    public Headers Headers { get; }
+
+    /// <summary>Gets the record's topic, partition and offset.</summary>
+    public TopicPartitionOffset TopicPartitionOffset { get; }
+
+    /// <summary>Gets the topic.</summary>
+    public string Topic => TopicPartitionOffset.Topic;
+
+    /// <summary>Gets the partition.</summary>
+    public Partition Partition => TopicPartitionOffset.Partition;
+
+    /// <summary>Gets the offset.</summary>
+    public Offset Offset => TopicPartitionOffset.Offset;
+
+    /// <summary>Gets the record's timestamp (the producer's create time or the broker's append time, as the topic says).</summary>
+    public Timestamp Timestamp { get; }
+
+    /// <summary>Gets the id from the <see cref="ReliableKafkaHeaders.MessageId"/> header, or <see langword="null"/> when the producer did not set one.</summary>
+    public string? MessageId { get; }
+
+    /// <summary>Gets the name of the consumer that received the record.</summary>
+    public string ConsumerName { get; }
+
+    /// <summary>Gets the consumer group.</summary>
+    public string GroupId { get; }
+
+    /// <summary>Gets the token that fires when the handler should give up (see <see cref="IMessageHandler{TKey, TValue}.HandleAsync"/>).</summary>
+    public CancellationToken CancellationToken { get; }
+}

@@ -1,0 +1,193 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using ReliableKafka.Configuration.Internal;
+
+namespace ReliableKafka.Diagnostics.Internal;
+
+/// <summary>Every log message of ReliableKafka, with stable event ids (1xxx producer, 2xxx consumer, 3xxx librdkafka).</summary>
+internal static partial class Log
+{
+    /// <summary>The category of librdkafka's own log lines, so they can be filtered apart from ReliableKafka's.</summary>
+    public const string LibrdkafkaCategory = "ReliableKafka.Librdkafka";
+
+    /// <summary>The category of producer messages.</summary>
+    public const string ProducerCategory = "ReliableKafka.Producer";
+
+    /// <summary>The category of consumer messages.</summary>
+    public const string ConsumerCategory = "ReliableKafka.Consumer";
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Producer {Producer} created under {Guarantee}: {Config}")]
+    private static partial void ProducerCreatedCore(ILogger logger, string producer, DeliveryGuarantee guarantee, string config);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Producer {Producer}: {ErrorCode}: {Reason}")]
+    public static partial void ProducerError(ILogger logger, string producer, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Critical, Message = "Producer {Producer} hit a fatal error and can no longer produce: {ErrorCode}: {Reason}")]
+    public static partial void ProducerFatalError(ILogger logger, string producer, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Producer {Producer}: {Count} message(s) were still undelivered after waiting {TimeoutMs} ms for them on shutdown; their ProduceAsync calls fail")]
+    public static partial void ProducerFlushIncomplete(ILogger logger, string producer, int count, long timeoutMs);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Consumer {Consumer} starting: group {GroupId}, topics {Topics}, {Guarantee}")]
+    private static partial void ConsumerStartingCore(ILogger logger, string consumer, string groupId, string topics, DeliveryGuarantee guarantee);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Consumer {Consumer} configuration: {Config}")]
+    private static partial void ConsumerConfigurationCore(ILogger logger, string consumer, string config);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Consumer {Consumer} assigned {Partitions}")]
+    private static partial void PartitionsAssignedCore(ILogger logger, string consumer, string partitions);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Consumer {Consumer} revoked {Partitions}")]
+    private static partial void PartitionsRevokedCore(ILogger logger, string consumer, string partitions);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Consumer {Consumer} lost {Partitions} (its group session expired); nothing is committed for them and their running handlers are cancelled")]
+    private static partial void PartitionsLostCore(ILogger logger, string consumer, string partitions);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Consumer {Consumer}: the handler failed for {Topic} [{Partition}] @{Offset}; the partition is paused and no offset at or past this record is committed")]
+    public static partial void HandlerFailed(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the handler failed for {Topic} [{Partition}] @{Offset}; under AtMostOnce the record is not handled again")]
+    public static partial void HandlerFailedAtMostOnce(ILogger logger, string consumer, string topic, int partition, long offset, Exception exception);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Debug, Message = "Consumer {Consumer} committed {Offsets} ({Reason})")]
+    private static partial void CommittedCore(ILogger logger, string consumer, string offsets, string reason);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not commit {Offsets} ({Reason}): {ErrorCode}: {ErrorReason}; it tries again")]
+    private static partial void CommitFailedCore(ILogger logger, string consumer, string offsets, string reason, ErrorCode errorCode, string errorReason);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Consumer {Consumer}: handlers of {Partitions} did not finish within {TimeoutMs} ms ({Reason}); they are cancelled and their records are left uncommitted, to be processed again")]
+    private static partial void HandlersAbandonedCore(ILogger logger, string consumer, string partitions, long timeoutMs, string reason);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {ErrorCode}: {Reason}")]
+    public static partial void ConsumerError(ILogger logger, string consumer, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Critical, Message = "Consumer {Consumer} hit a fatal error and stops: {ErrorCode}: {Reason}")]
+    public static partial void ConsumerFatalError(ILogger logger, string consumer, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered (limit {Limit}); fetching paused")]
+    public static partial void BackpressureOn(ILogger logger, string consumer, int buffered, int limit);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered; fetching resumed")]
+    public static partial void BackpressureOff(ILogger logger, string consumer, int buffered);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Consumer {Consumer} stopped")]
+    public static partial void ConsumerStopped(ILogger logger, string consumer);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Warning, Message = "Consumer {Consumer}: leaving the group failed: {Reason}")]
+    public static partial void CloseFailed(ILogger logger, string consumer, string reason);
+
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Information, Message = "Consumer {Consumer} stopping: waiting up to {TimeoutMs} ms for running handlers, then committing and leaving the group")]
+    public static partial void ConsumerStopping(ILogger logger, string consumer, long timeoutMs);
+
+    [LoggerMessage(EventId = 2018, Level = LogLevel.Warning, Message = "Consumer {Consumer}: committing offsets before handling failed ({Reason}); the records are fetched again and not handled until their offsets are committed")]
+    public static partial void AtMostOnceCommitFailed(ILogger logger, string consumer, string reason);
+
+    [LoggerMessage(EventId = 2019, Level = LogLevel.Warning, Message = "Consumer {Consumer} was stopped without committing or leaving its group (simulated crash)")]
+    public static partial void ConsumerCrashed(ILogger logger, string consumer);
+
+    [LoggerMessage(EventId = 3001, Message = "librdkafka {Client} {Facility}: {Message}")]
+    public static partial void Librdkafka(ILogger logger, LogLevel level, string client, string facility, string message);
+
+    // Wrappers: format collections and configurations only when the level is enabled. Every call below is
+    // guarded by IsEnabled; CA1873 does not see guards around static [LoggerMessage] methods (dotnet/sdk#50893).
+#pragma warning disable CA1873
+    public static void ProducerCreated(ILogger logger, KafkaClientConfig config)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            ProducerCreatedCore(logger, config.Name, config.Guarantee, config.ToString());
+        }
+    }
+
+    public static void ConsumerStarting(ILogger logger, KafkaClientConfig config, ConsumerOptions options)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            ConsumerStartingCore(logger, config.Name, options.GroupId ?? string.Empty, string.Join(", ", options.Topics), config.Guarantee);
+        }
+
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            ConsumerConfigurationCore(logger, config.Name, config.ToString());
+        }
+    }
+
+    public static void PartitionsAssigned(ILogger logger, string consumer, IEnumerable<TopicPartition> partitions)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            PartitionsAssignedCore(logger, consumer, Describe(partitions));
+        }
+    }
+
+    public static void PartitionsRevoked(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> partitions)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            PartitionsRevokedCore(logger, consumer, Describe(partitions.Select(p => p.TopicPartition)));
+        }
+    }
+
+    public static void PartitionsLost(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> partitions)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            PartitionsLostCore(logger, consumer, Describe(partitions.Select(p => p.TopicPartition)));
+        }
+    }
+
+    public static void Committed(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> offsets, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            CommittedCore(logger, consumer, Describe(offsets), reason);
+        }
+    }
+
+    public static void CommitFailed(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> offsets, string reason, Error error)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            CommitFailedCore(logger, consumer, Describe(offsets), reason, error.Code, error.Reason);
+        }
+    }
+
+    public static void HandlersAbandoned(ILogger logger, string consumer, IEnumerable<TopicPartition> partitions, TimeSpan timeout, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            HandlersAbandonedCore(logger, consumer, Describe(partitions), (long)timeout.TotalMilliseconds, reason);
+        }
+    }
+
+#pragma warning restore CA1873
+
+    /// <summary>Renders partitions as <c>orders [0], orders [3]</c>.</summary>
+    public static string Describe(IEnumerable<TopicPartition> partitions) =>
+        string.Join(", ", partitions.Select(p => $"{p.Topic} [{p.Partition.Value}]"));
+
+    /// <summary>Renders offsets as <c>orders [0] @42</c>.</summary>
+    public static string Describe(IEnumerable<TopicPartitionOffset> offsets) =>
+        string.Join(", ", offsets.Select(o => $"{o.Topic} [{o.Partition.Value}] @{o.Offset.Value}"));
+
+    /// <summary>Forwards a librdkafka log line (Confluent's log handler) to the logger.</summary>
+    public static void Librdkafka(ILogger logger, LogMessage message)
+    {
+        var level = ToLogLevel(message.Level);
+        if (logger.IsEnabled(level))
+        {
+            Librdkafka(logger, level, message.Name, message.Facility, message.Message);
+        }
+    }
+
+    /// <summary>Maps librdkafka's syslog levels; its notices are routine (connections, metadata) and go to Information.</summary>
+    public static LogLevel ToLogLevel(SyslogLevel level) => level switch
+    {
+        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+        SyslogLevel.Error => LogLevel.Error,
+        SyslogLevel.Warning => LogLevel.Warning,
+        SyslogLevel.Notice => LogLevel.Information,
+        SyslogLevel.Info => LogLevel.Debug,
+        _ => LogLevel.Trace,
+    };
+}

@@ -1,0 +1,39 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace ReliableKafka.IntegrationTests.Infrastructure;
+
+/// <summary>Builds a host the way an application would, with logs going to the test output.</summary>
+internal static class TestHost
+{
+    public static IHost Build(ITestOutputHelper output, Action<IServiceCollection> configure)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.AddProvider(new XunitLoggerProvider(output));
+        builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+        configure(builder.Services);
+        return builder.Build();
+    }
+
+    /// <summary>Consumer settings that make group changes fast on the embedded cluster.</summary>
+    public static void FastGroup(ConsumerOptions options)
+    {
+        options.SessionTimeout = TimeSpan.FromSeconds(3);
+        options.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+        options.FetchWaitMax = TimeSpan.FromMilliseconds(20);
+        options.CommitInterval = TimeSpan.FromMilliseconds(200);
+        options.ShutdownTimeout = TimeSpan.FromSeconds(10);
+    }
+
+    /// <summary>Global settings that make clients reconnect quickly after a broker comes back.</summary>
+    public static void FastReconnect(ReliableKafkaOptions options)
+    {
+        foreach (var (key, value) in KafkaClients.FastReconnect)
+        {
+            options.Config[key] = value;
+        }
+    }
+}

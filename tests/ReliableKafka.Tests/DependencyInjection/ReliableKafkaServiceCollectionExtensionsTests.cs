@@ -1,0 +1,243 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using ReliableKafka.Consuming.Internal;
+using ReliableKafka.DependencyInjection.Internal;
+using ReliableKafka.Producing.Internal;
+
+namespace ReliableKafka.Tests.DependencyInjection;
+
+public sealed class ReliableKafkaServiceCollectionExtensionsTests
+{
+    [Fact]
+    public void AddReliableKafka_NullArguments_ThrowWithTheParameterName()
+    {
+        var services = new ServiceCollection();
+
+        ((Action)(() => ReliableKafkaServiceCollectionExtensions.AddReliableKafka(null!))).Should().Throw<ArgumentNullException>().WithParameterName("services");
+        ((Action)(() => services.AddReliableKafka((Action<ReliableKafkaOptions>)null!))).Should().Throw<ArgumentNullException>().WithParameterName("configure");
+        ((Action)(() => services.AddReliableKafka((Action<ReliableKafkaOptions, IServiceProvider>)null!))).Should().Throw<ArgumentNullException>().WithParameterName("configure");
+        ((Action)(() => services.AddReliableKafka((IConfiguration)null!))).Should().Throw<ArgumentNullException>().WithParameterName("configuration");
+    }
+
+    [Fact]
+    public void AddReliableKafka_CalledTwice_RegistersItsServicesOnceAndAppliesBothActions()
+    {
+        var services = new ServiceCollection();
+
+        services.AddReliableKafka(o => o.BootstrapServers = "a:1");
+        services.AddReliableKafka(o => o.ClientId = "shop");
+
+        services.Count(d => d.ServiceType == typeof(ReliableKafkaRegistry)).Should().Be(1);
+        services.Count(d => d.ServiceType == typeof(IValidateOptions<ReliableKafkaOptions>)).Should().Be(1);
+        services.Count(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(ProducerShutdownService)).Should().Be(1);
+        var options = services.BuildServiceProvider().GetRequiredService<IOptions<ReliableKafkaOptions>>().Value;
+        options.BootstrapServers.Should().Be("a:1");
+        options.ClientId.Should().Be("shop");
+    }
+
+    [Fact]
+    public void AddReliableKafka_WithServiceProvider_ConfiguresFromServices()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(new BrokerAddress("from-di:9092"));
+
+        services.AddReliableKafka((o, sp) => o.BootstrapServers = sp.GetRequiredService<BrokerAddress>().Value);
+
+        services.BuildServiceProvider().GetRequiredService<IOptions<ReliableKafkaOptions>>().Value.BootstrapServers.Should().Be("from-di:9092");
+    }
+
+    [Fact]
+    public void AddProducer_Default_IsOneSingletonResolvedByTypeAndByName()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka(o => o.BootstrapServers = "a:1").AddProducer<string, string>();
+        using var provider = services.BuildServiceProvider();
+
+        var byType = provider.GetRequiredService<IReliableProducer<string, string>>();
+        var byName = provider.GetRequiredKeyedService<IReliableProducer<string, string>>(ReliableKafkaBuilderExtensions.DefaultProducerName);
+
+        byType.Should().BeSameAs(byName).And.BeSameAs(provider.GetRequiredService<IReliableProducer<string, string>>());
+        byType.Name.Should().Be("default");
+        provider.GetRequiredService<IOptions<ReliableKafkaOptions>>().Value.Producers.Should().ContainKey("default");
+    }
+
+    [Fact]
+    public void AddProducer_SameNameAndTypesTwice_RegistersOneProducerAndAppliesBothActions()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka(o => o.BootstrapServers = "a:1")
+            .AddProducer<string, string>("events", p => p.BatchSize = 10)
+            .AddProducer<string, string>("events", p => p.Compression = CompressionType.Zstd);
+        using var provider = services.BuildServiceProvider();
+
+        services.Count(d => d.ServiceType == typeof(IReliableProducer<string, string>) && d.IsKeyedService).Should().Be(1);
+        var options = provider.GetRequiredService<IOptions<ReliableKafkaOptions>>().Value.Producers["events"];
+        options.BatchSize.Should().Be(10);
+        options.Compression.Should().Be(CompressionType.Zstd);
+    }
+
+    [Fact]
+    public void AddProducer_BlankName_ThrowsWithTheParameterName()
+    {
+        var builder = new ServiceCollection().AddReliableKafka();
+
+        var act = () => builder.AddProducer<string, string>(" ");
+
+        act.Should().Throw<ArgumentException>().WithParameterName("name");
+    }
+
+    [Fact]
+    public void AddConsumer_SameNameTwice_ThrowsNamingTheConsumer()
+    {
+        var builder = new ServiceCollection().AddReliableKafka().AddConsumer<string, string, NoOpHandler>("orders");
+
+        var act = () => builder.AddConsumer<string, string, NoOpHandler>("ORDERS");
+
+        act.Should().Throw<InvalidOperationException>().WithMessage("A consumer named 'ORDERS' was added already; consumer names must be unique.");
+    }
+
+    [Fact]
+    public void AddConsumer_RegistersAScopedHandlerAndAHostedServiceAfterTheProducerFlush()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka(o => o.BootstrapServers = "a:1")
+            .AddConsumer<string, string, NoOpHandler>("orders", c =>
+            {
+                c.GroupId = "g";
+                c.Topics.Add("orders");
+            });
+
+        services.Should().ContainSingle(d => d.ServiceType == typeof(NoOpHandler)).Which.Lifetime.Should().Be(ServiceLifetime.Scoped);
+        using var provider = services.BuildServiceProvider();
+        var hosted = provider.GetServices<IHostedService>().ToList();
+        hosted.Should().HaveCount(2);
+        hosted[0].Should().BeOfType<ProducerShutdownService>("it is registered first, so the host stops it last");
+        hosted[1].Should().BeAssignableTo<IReliableConsumerService>().Which.Name.Should().Be("orders");
+    }
+
+    [Fact]
+    public async Task ProduceAsync_BlankTopicOrNullMessage_ThrowsWithTheParameterName()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka(o => o.BootstrapServers = "a:1").AddProducer<string, string>();
+        using var provider = services.BuildServiceProvider();
+        var producer = provider.GetRequiredService<IReliableProducer<string, string>>();
+
+        var blankTopic = () => producer.ProduceAsync(" ", "k", "v");
+        var nullMessage = () => producer.ProduceAsync("t", (Message<string, string>)null!);
+
+        await blankTopic.Should().ThrowAsync<ArgumentException>().WithParameterName("topic");
+        await nullMessage.Should().ThrowAsync<ArgumentNullException>().WithParameterName("message");
+    }
+
+    [Fact]
+    public void AddReliableKafka_ConfigurationSection_BindsEveryLevel()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ReliableKafka:BootstrapServers"] = "k1:9092,k2:9092",
+            ["ReliableKafka:DeliveryGuarantee"] = "AtMostOnce",
+            ["ReliableKafka:Security:Protocol"] = "SaslSsl",
+            ["ReliableKafka:Config:socket.keepalive.enable"] = "true",
+            ["ReliableKafka:Producers:default:Linger"] = "00:00:00.020",
+            ["ReliableKafka:Consumers:orders:GroupId"] = "orders-service",
+            ["ReliableKafka:Consumers:orders:Topics:0"] = "orders",
+            ["ReliableKafka:Consumers:orders:Topics:1"] = "orders-retry",
+            ["ReliableKafka:Consumers:orders:SessionTimeout"] = "00:00:10",
+            ["ReliableKafka:Consumers:orders:Config:isolation.level"] = "read_committed",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddReliableKafka(configuration.GetSection(ReliableKafkaOptions.SectionName))
+            .AddProducer<string, string>()
+            .AddConsumer<string, string, NoOpHandler>("orders");
+        using var provider = services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<ReliableKafkaOptions>>().Value;
+
+        options.BootstrapServers.Should().Be("k1:9092,k2:9092");
+        options.DeliveryGuarantee.Should().Be(DeliveryGuarantee.AtMostOnce);
+        options.Security.Protocol.Should().Be(SecurityProtocol.SaslSsl);
+        options.Config.Should().Contain("socket.keepalive.enable", "true");
+        options.Producers["default"].Linger.Should().Be(TimeSpan.FromMilliseconds(20));
+        var consumer = options.Consumers["orders"];
+        consumer.GroupId.Should().Be("orders-service");
+        consumer.Topics.Should().Equal("orders", "orders-retry");
+        consumer.SessionTimeout.Should().Be(TimeSpan.FromSeconds(10));
+        consumer.Config.Should().Contain("isolation.level", "read_committed");
+    }
+
+    [Fact]
+    public async Task StartAsync_UnknownConfigurationKey_FailsNamingTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ReliableKafka:BootstrapServers"] = "k:9092",
+            ["ReliableKafka:Consumers:orders:GroupId"] = "g",
+            ["ReliableKafka:Consumers:orders:Topics:0"] = "orders",
+            ["ReliableKafka:Consumers:orders:SesionTimeout"] = "00:00:10",
+        }).Build();
+        using var host = BuildHost(services => services.AddReliableKafka(configuration.GetSection("ReliableKafka"))
+            .AddConsumer<string, string, NoOpHandler>("orders"));
+
+        var act = () => host.StartAsync();
+
+        var error = (await act.Should().ThrowAsync<InvalidOperationException>()).Which;
+        error.Message.Should().Contain("ErrorOnUnknownConfiguration");
+        error.InnerException!.Message.Should().Contain("'SesionTimeout'").And.Contain(nameof(ConsumerOptions));
+    }
+
+    [Fact]
+    public async Task StartAsync_InvalidOptions_FailsWithTheExactValidationErrors()
+    {
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .AddProducer<string, string>(p => p.Acks = Acks.Leader)
+            .AddConsumer<string, string, NoOpHandler>("orders", c =>
+            {
+                c.GroupId = "orders-service";
+                c.Topics.Add("orders");
+                c.HeartbeatInterval = TimeSpan.FromSeconds(5);
+                c.SessionTimeout = TimeSpan.FromSeconds(10);
+            }));
+
+        var act = () => host.StartAsync();
+
+        var error = (await act.Should().ThrowAsync<OptionsValidationException>()).Which;
+        error.Failures.Should().Equal(
+            "ReliableKafka:Producers:default: acks=1 (option Acks) contradicts DeliveryGuarantee AtLeastOnce: it requires acks=all; a write acknowledged by fewer replicas is lost if the leader fails.",
+            "ReliableKafka:Consumers:orders: HeartbeatInterval (5000 ms) must be at most one third of SessionTimeout (10000 ms).");
+        error.Message.Should().Be(string.Join("; ", error.Failures));
+    }
+
+    [Fact]
+    public async Task StartAsync_ExactlyOnce_FailsInsteadOfDowngrading()
+    {
+        using var host = BuildHost(services => services.AddReliableKafka(o =>
+        {
+            o.BootstrapServers = "k:9092";
+            o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+        }));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().ContainSingle()
+            .Which.Should().StartWith("ReliableKafka:DeliveryGuarantee ExactlyOnce is not available yet");
+    }
+
+    private static IHost BuildHost(Action<IServiceCollection> configure)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        configure(builder.Services);
+        return builder.Build();
+    }
+
+    private sealed record BrokerAddress(string Value);
+
+    private sealed class NoOpHandler : IMessageHandler<string, string>
+    {
+        public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

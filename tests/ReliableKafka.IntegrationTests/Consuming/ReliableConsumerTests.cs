@@ -110,6 +110,32 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task Consumer_PartitionsRevokedByANewMember_CommitsWhatFinishedBeforeLettingGo()
+    {
+        var topic = _kafka.CreateTopic("rebalance", 4);
+        var group = TestKafka.Unique("group");
+        await ProduceAsync(topic, count: 40, keys: 8);
+        using var first = BuildHost(topic, group, o => o.CommitInterval = TimeSpan.FromHours(1));
+        await first.StartAsync();
+        await Eventually.UntilAsync(() => _probe.Handled.Count == 40, "the first member handles everything");
+
+        var secondProbe = new HandlerProbe();
+        using var second = BuildHost(topic, group, o => o.CommitInterval = TimeSpan.FromHours(1), secondProbe);
+        await second.StartAsync();
+        var (firstEngine, secondEngine) = (await Engine(first), await Engine(second));
+        await Eventually.UntilAsync(
+            () => firstEngine.AssignedPartitions > 0 && secondEngine.AssignedPartitions > 0,
+            "the group is rebalanced over both members");
+        var committed = KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 4);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await second.StopAsync();
+        await first.StopAsync();
+
+        committed.Values.Should().Contain(o => o > 0, "the partitions moved to the new member were committed on revocation, though the commit interval never came");
+        secondProbe.Handled.Should().BeEmpty("the new member starts from the offsets the old one committed when it let go");
+    }
+
+    [Fact]
     public async Task Consumer_GracefulStop_CommitsWhatFinishedBeforeLeaving()
     {
         var topic = _kafka.CreateTopic("graceful", 2);

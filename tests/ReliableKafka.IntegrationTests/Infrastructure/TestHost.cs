@@ -8,10 +8,15 @@ namespace ReliableKafka.IntegrationTests.Infrastructure;
 /// <summary>Builds a host the way an application would, with logs going to the test output.</summary>
 internal static class TestHost
 {
-    public static IHost Build(ITestOutputHelper output, Action<IServiceCollection> configure)
+    public static IHost Build(ITestOutputHelper output, Action<IServiceCollection> configure, LogCapture? logs = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.AddProvider(new XunitLoggerProvider(output));
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
         configure(builder.Services);

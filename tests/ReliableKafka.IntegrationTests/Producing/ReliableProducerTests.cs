@@ -3,6 +3,7 @@ using System.Text.Json;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using ReliableKafka.IntegrationTests.Infrastructure;
 using ReliableKafka.Testing;
 using Xunit.Abstractions;
@@ -180,6 +181,32 @@ public sealed class ReliableProducerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task ProduceAsync_AfterAFatalIdempotenceError_FailsAsFatalAndTheErrorIsLoggedAsCritical()
+    {
+        using var cluster = new EmbeddedKafkaCluster();
+        cluster.CreateTopic("fatal", 1);
+        var logs = new LogCapture();
+        using var host = BuildHost(b => b.AddProducer<string, string>(), cluster.BootstrapServers, logs);
+        await host.StartAsync();
+        var producer = host.Services.GetRequiredService<IReliableProducer<string, string>>();
+        await producer.ProduceAsync("fatal", "k", "warm-up");
+
+        // A head-of-line sequence error means producer and broker disagree on what was written: librdkafka
+        // raises a fatal error, since it can no longer guarantee order or once-ness.
+        cluster.InjectRequestErrors(KafkaApi.Produce, ErrorCode.OutOfOrderSequenceNumber);
+        var first = () => producer.ProduceAsync("fatal", "k", "v1");
+        await first.Should().ThrowAsync<ReliableKafkaProduceException>();
+        var later = () => producer.ProduceAsync("fatal", "k", "v2");
+
+        var error = (await later.Should().ThrowAsync<ReliableKafkaProduceException>()).Which;
+        error.IsFatal.Should().BeTrue();
+        error.IsRetriable.Should().BeFalse();
+        error.Message.Should().Contain("(fatal)");
+        logs.Entries.Should().Contain(e => e.Level == LogLevel.Critical && e.EventId == 1003 && e.Message.Contains("fatal error"));
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task ProduceAsync_SerializerThrows_ThrowsValueSerializationErrorWithTheCause()
     {
         var topic = _kafka.CreateTopic("bad-serializer", 1);
@@ -264,16 +291,19 @@ public sealed class ReliableProducerTests(ITestOutputHelper output) : IDisposabl
         return tasks.Count(t => !t.IsCompleted);
     }
 
-    private IHost BuildHost(Action<IReliableKafkaBuilder> configure, string? bootstrapServers = null) =>
-        TestHost.Build(output, services =>
-        {
-            var builder = services.AddReliableKafka(o =>
+    private IHost BuildHost(Action<IReliableKafkaBuilder> configure, string? bootstrapServers = null, LogCapture? logs = null) =>
+        TestHost.Build(
+            output,
+            services =>
             {
-                o.BootstrapServers = bootstrapServers ?? _kafka.BootstrapServers;
-                TestHost.FastReconnect(o);
-            });
-            configure(builder);
-        });
+                var builder = services.AddReliableKafka(o =>
+                {
+                    o.BootstrapServers = bootstrapServers ?? _kafka.BootstrapServers;
+                    TestHost.FastReconnect(o);
+                });
+                configure(builder);
+            },
+            logs);
 
     public sealed record OrderPlaced(string OrderId, decimal Amount);
 

@@ -17,8 +17,14 @@ namespace ReliableKafka.Consuming.Internal;
 /// Under AtLeastOnce a record's offset is committable only once its handler returned, and never past a record
 /// that has not. A failing handler pauses its partition. Under AtMostOnce a fetched batch's offsets are
 /// committed before any of its records is handed to a handler.
+/// <para>
+/// Not disposable on purpose: a handler abandoned after a timeout may still release its concurrency slot after
+/// the engine stopped, and the semaphore holds no unmanaged resource (its wait handle is never requested).
+/// </para>
 /// </remarks>
-internal sealed class ConsumerEngine : IDisposable
+#pragma warning disable CA1001 // See remarks.
+internal sealed class ConsumerEngine
+#pragma warning restore CA1001
 {
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
@@ -37,6 +43,7 @@ internal sealed class ConsumerEngine : IDisposable
     private readonly ConcurrentQueue<PartitionState> _failures = new();
     private readonly bool _atMostOnce;
     private int _buffered;
+    private int _assignedPartitions;
     private bool _backpressure;
     private bool _pausesDirty;
     private long _lastCommit;
@@ -58,6 +65,9 @@ internal sealed class ConsumerEngine : IDisposable
 
     /// <summary>Gets the consumer's name.</summary>
     public string Name => _config.Name;
+
+    /// <summary>Gets the number of partitions currently assigned to this member.</summary>
+    public int AssignedPartitions => Volatile.Read(ref _assignedPartitions);
 
     /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
     public int BufferedRecords => Volatile.Read(ref _buffered);
@@ -97,8 +107,6 @@ internal sealed class ConsumerEngine : IDisposable
         _crashRequested = true;
         return _run ?? Task.CompletedTask;
     }
-
-    public void Dispose() => _concurrency.Dispose();
 
     private void PollLoop(CancellationToken stoppingToken)
     {
@@ -531,6 +539,7 @@ internal sealed class ConsumerEngine : IDisposable
             _partitions[partition] = new PartitionState(partition);
         }
 
+        Volatile.Write(ref _assignedPartitions, _partitions.Count);
         _pausesDirty = true;
     }
 
@@ -551,6 +560,8 @@ internal sealed class ConsumerEngine : IDisposable
             state.Cancellation.Cancel();
             _partitions.Remove(state.TopicPartition);
         }
+
+        Volatile.Write(ref _assignedPartitions, _partitions.Count);
     }
 
     private void OnLost(List<TopicPartitionOffset> partitions)
@@ -564,6 +575,8 @@ internal sealed class ConsumerEngine : IDisposable
                 state.Cancellation.Cancel();
             }
         }
+
+        Volatile.Write(ref _assignedPartitions, _partitions.Count);
     }
 
     private void OnError(Error error)

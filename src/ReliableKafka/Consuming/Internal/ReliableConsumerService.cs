@@ -22,12 +22,6 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
 
     public ConsumerEngine? Engine => _engine;
 
-    public override void Dispose()
-    {
-        _engine?.Dispose();
-        base.Dispose();
-    }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var root = options.Value;

@@ -112,17 +112,18 @@ internal static partial class Log
         }
     }
 
-    public static void PartitionsAssigned(ILogger logger, string consumer, IEnumerable<TopicPartition> partitions)
+    public static void PartitionsAssigned(ILogger logger, string consumer, ICollection<TopicPartition> partitions)
     {
-        if (logger.IsEnabled(LogLevel.Information))
+        // Cooperative rebalances that give this member nothing new are not worth a line.
+        if (partitions.Count > 0 && logger.IsEnabled(LogLevel.Information))
         {
             PartitionsAssignedCore(logger, consumer, Describe(partitions));
         }
     }
 
-    public static void PartitionsRevoked(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> partitions)
+    public static void PartitionsRevoked(ILogger logger, string consumer, ICollection<TopicPartitionOffset> partitions)
     {
-        if (logger.IsEnabled(LogLevel.Information))
+        if (partitions.Count > 0 && logger.IsEnabled(LogLevel.Information))
         {
             PartitionsRevokedCore(logger, consumer, Describe(partitions.Select(p => p.TopicPartition)));
         }

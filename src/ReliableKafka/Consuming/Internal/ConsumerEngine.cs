@@ -32,9 +32,18 @@ internal sealed class ConsumerEngine
     private static readonly TimeSpan BackpressurePollTimeout = TimeSpan.FromMilliseconds(5);
     private const int AtMostOnceBatchLimit = 500;
 
+    // A shutdown commit retries transient errors for at least this long, even after a slow drain.
+    private static readonly TimeSpan MinimumFinalCommitBudget = TimeSpan.FromSeconds(1);
+
+    // Inside a rebalance callback, commit retries stop after this long (see OnRevoked).
+    private static readonly TimeSpan MaxCallbackCommitRetry = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMilliseconds(500);
+
     private readonly KafkaClientConfig _config;
     private readonly ConsumerOptions _options;
     private readonly IRecordHandler _handler;
+    private readonly Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>> _consumerBuilder;
     private readonly ILogger _logger;
     private readonly ILogger _librdkafkaLogger;
     private readonly TimeProvider _time;
@@ -43,16 +52,33 @@ internal sealed class ConsumerEngine
     private readonly ConcurrentQueue<PartitionState> _failures = new();
     private readonly bool _atMostOnce;
     private int _buffered;
-    private int _assignedPartitions;
+    private TopicPartition[] _assignment = [];
     private bool _backpressure;
     private bool _pausesDirty;
     private long _lastCommit;
     private volatile Error? _fatalError;
     private volatile bool _crashRequested;
+    private bool _stopping;
     private Task? _run;
 
-    public ConsumerEngine(KafkaClientConfig config, ConsumerOptions options, IRecordHandler handler, ILoggerFactory loggerFactory, TimeProvider time)
+    /// <param name="config">The consumer's librdkafka settings.</param>
+    /// <param name="options">The consumer's options.</param>
+    /// <param name="handler">What runs for each record.</param>
+    /// <param name="loggerFactory">Creates the engine's loggers.</param>
+    /// <param name="time">The clock for commit intervals and timeouts.</param>
+    /// <param name="consumerBuilder">
+    /// Creates the builder of the Confluent consumer from the settings; tests pass a builder whose Build returns a
+    /// scripted consumer (Confluent's builder exposes the configured handlers to subclasses for this purpose).
+    /// </param>
+    public ConsumerEngine(
+        KafkaClientConfig config,
+        ConsumerOptions options,
+        IRecordHandler handler,
+        ILoggerFactory loggerFactory,
+        TimeProvider time,
+        Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null)
     {
+        _consumerBuilder = consumerBuilder ?? (settings => new ConsumerBuilder<byte[]?, byte[]?>(settings));
         _config = config;
         _options = options;
         _handler = handler;
@@ -66,8 +92,8 @@ internal sealed class ConsumerEngine
     /// <summary>Gets the consumer's name.</summary>
     public string Name => _config.Name;
 
-    /// <summary>Gets the number of partitions currently assigned to this member.</summary>
-    public int AssignedPartitions => Volatile.Read(ref _assignedPartitions);
+    /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
+    public IReadOnlyList<TopicPartition> Assignment => Volatile.Read(ref _assignment);
 
     /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
     public int BufferedRecords => Volatile.Read(ref _buffered);
@@ -111,7 +137,7 @@ internal sealed class ConsumerEngine
     private void PollLoop(CancellationToken stoppingToken)
     {
         Log.ConsumerStarting(_logger, _config, _options);
-        var consumer = new ConsumerBuilder<byte[]?, byte[]?>(_config.Values)
+        var consumer = _consumerBuilder(_config.Values)
             .SetErrorHandler((_, error) => OnError(error))
             .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
@@ -177,7 +203,7 @@ internal sealed class ConsumerEngine
 
         if (_time.GetElapsedTime(_lastCommit) >= _options.CommitInterval)
         {
-            Commit(consumer, _partitions.Values, "interval");
+            CommitOnInterval(consumer);
             _lastCommit = _time.GetTimestamp();
         }
     }
@@ -436,8 +462,56 @@ internal sealed class ConsumerEngine
         }
     }
 
-    /// <summary>Commits the committable offset of each partition that moved since its last commit.</summary>
-    private void Commit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason)
+    /// <summary>Commits on the interval: one attempt; what fails is tried again at the next interval.</summary>
+    private void CommitOnInterval(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (TryCommit(consumer, _partitions.Values, "interval") is { } failure)
+        {
+            Log.CommitFailed(_logger, Name, failure.Offsets, "interval", failure.Error);
+        }
+    }
+
+    /// <summary>
+    /// Commits before partitions are let go (revocation, shutdown), retrying transient group errors (a rebalance
+    /// in progress, a moving coordinator) with backoff while <paramref name="budget"/> lasts. Inside a rebalance
+    /// callback it only sleeps between attempts; otherwise (<paramref name="serveConsumer"/>) it keeps polling
+    /// so that librdkafka can finish a concurrent rebalance and commit with the group's current generation.
+    /// </summary>
+    private void CommitBeforeLettingGo(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyCollection<PartitionState> states, string reason, TimeSpan budget, bool serveConsumer)
+    {
+        var started = _time.GetTimestamp();
+        var backoff = TimeSpan.FromMilliseconds(50);
+        while (TryCommit(consumer, serveConsumer ? _partitions.Values : states, reason) is { } failure)
+        {
+            var remaining = budget - _time.GetElapsedTime(started);
+            // Outside a rebalance callback, a commit sent with the generation that a rebalance just replaced is
+            // retried: once librdkafka has rejoined, the next attempt carries the new generation.
+            var transient = IsTransientCommitError(failure.Error.Code) || (serveConsumer && failure.Error.Code == ErrorCode.IllegalGeneration);
+            if (!transient || remaining <= TimeSpan.Zero)
+            {
+                Log.CommitFailedFinal(_logger, Name, failure.Offsets, reason, failure.Error);
+                return;
+            }
+
+            var wait = backoff < remaining ? backoff : remaining;
+            if (serveConsumer)
+            {
+                ServeWhileStopping(consumer, wait);
+            }
+            else
+            {
+                Thread.Sleep(wait);
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxCommitBackoff.Ticks));
+        }
+    }
+
+    /// <summary>
+    /// One commit of each partition's committable offset that moved since its last commit. Returns null when
+    /// everything was committed (or nothing was new), else the error and the offsets that failed.
+    /// </summary>
+    private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason)
     {
         var pending = new List<(PartitionState State, long Offset)>();
         foreach (var state in states)
@@ -450,7 +524,7 @@ internal sealed class ConsumerEngine
 
         if (pending.Count == 0)
         {
-            return;
+            return null;
         }
 
         var offsets = pending.Select(p => new TopicPartitionOffset(p.State.TopicPartition, p.Offset)).ToList();
@@ -459,32 +533,68 @@ internal sealed class ConsumerEngine
             consumer.Commit(offsets);
             pending.ForEach(p => p.State.LastCommitted = p.Offset);
             Log.Committed(_logger, Name, offsets, reason);
+            return null;
         }
         catch (TopicPartitionOffsetException e)
         {
+            var failed = new List<TopicPartitionOffset>();
             foreach (var (state, offset) in pending)
             {
-                var result = e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition);
-                if (result is { Error.IsError: false })
+                if (e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition) is { Error.IsError: false })
                 {
                     state.LastCommitted = offset;
                 }
+                else
+                {
+                    failed.Add(new TopicPartitionOffset(state.TopicPartition, offset));
+                }
             }
 
-            Log.CommitFailed(_logger, Name, offsets, reason, e.Error);
+            return failed.Count == 0 ? null : (e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error, failed);
         }
-        catch (KafkaException e) when (e.Error.Code != ErrorCode.Local_NoOffset)
+        catch (KafkaException e) when (e.Error.Code == ErrorCode.Local_NoOffset)
         {
-            Log.CommitFailed(_logger, Name, offsets, reason, e.Error);
+            return null;
         }
-        catch (KafkaException)
+        catch (KafkaException e)
         {
-            // Local_NoOffset: nothing new to commit.
+            return (e.Error, offsets);
         }
     }
 
-    /// <summary>Stops the lanes of <paramref name="states"/>, waits for their running handlers up to <paramref name="timeout"/> (then cancels them), and commits.</summary>
-    private void DrainAndCommit(IConsumer<byte[]?, byte[]?> consumer, List<PartitionState> states, TimeSpan timeout, string reason)
+    private static bool IsTransientCommitError(ErrorCode code) => code is
+        ErrorCode.RebalanceInProgress or
+        ErrorCode.NotCoordinatorForGroup or
+        ErrorCode.GroupCoordinatorNotAvailable or
+        ErrorCode.GroupLoadInProgress or
+        ErrorCode.RequestTimedOut or
+        ErrorCode.NetworkException or
+        ErrorCode.Local_TimedOut or
+        ErrorCode.Local_Transport or
+        ErrorCode.Local_WaitCoord or
+        ErrorCode.Local_AllBrokersDown;
+
+    /// <summary>
+    /// While stopping, polls so that rebalance callbacks and group protocol progress are served; records it
+    /// returns are not handled (their partitions are stopped) and stay uncommitted for the next owner.
+    /// </summary>
+    private void ServeWhileStopping(IConsumer<byte[]?, byte[]?> consumer, TimeSpan wait)
+    {
+        try
+        {
+            consumer.Consume(wait);
+        }
+        catch (ConsumeException e)
+        {
+            OnError(e.Error);
+        }
+    }
+
+    /// <summary>
+    /// Stops the lanes of <paramref name="states"/> and waits for their running handlers up to
+    /// <paramref name="timeout"/>, then cancels the ones still running (their records stay uncommitted).
+    /// </summary>
+    private void Drain(List<PartitionState> states, TimeSpan timeout, string reason)
     {
         foreach (var state in states)
         {
@@ -510,14 +620,16 @@ internal sealed class ConsumerEngine
                 state.Cancellation.Cancel();
             }
         }
-
-        Commit(consumer, states, reason);
     }
 
     private void ShutDown(IConsumer<byte[]?, byte[]?> consumer)
     {
+        _stopping = true;
         Log.ConsumerStopping(_logger, Name, (long)_options.ShutdownTimeout.TotalMilliseconds);
-        DrainAndCommit(consumer, [.. _partitions.Values], _options.ShutdownTimeout, "shutdown");
+        var started = _time.GetTimestamp();
+        Drain([.. _partitions.Values], _options.ShutdownTimeout, "shutdown");
+        var remaining = _options.ShutdownTimeout - _time.GetElapsedTime(started);
+        CommitBeforeLettingGo(consumer, [], "shutdown", remaining > MinimumFinalCommitBudget ? remaining : MinimumFinalCommitBudget, serveConsumer: true);
         try
         {
             // Leaves the group; with cooperative assignment this revokes the partitions (OnRevoked: nothing left to commit).
@@ -536,10 +648,17 @@ internal sealed class ConsumerEngine
         Log.PartitionsAssigned(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
-            _partitions[partition] = new PartitionState(partition);
+            var state = new PartitionState(partition);
+            if (_stopping)
+            {
+                // Assigned during a graceful stop: nothing of it is handled.
+                state.Stop();
+            }
+
+            _partitions[partition] = state;
         }
 
-        Volatile.Write(ref _assignedPartitions, _partitions.Count);
+        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
         _pausesDirty = true;
     }
 
@@ -550,9 +669,16 @@ internal sealed class ConsumerEngine
             .Select(p => _partitions.GetValueOrDefault(p.TopicPartition))
             .OfType<PartitionState>()
             .ToList();
-        if (!_crashRequested)
+        if (!_crashRequested && states.Count > 0)
         {
-            DrainAndCommit(consumer, states, _options.RevocationTimeout, "revocation");
+            // Inside the rebalance callback the group may already be rejoining without us: commit what finished
+            // at once (the sooner, the likelier the coordinator accepts it), then let running handlers finish,
+            // then commit again. Retries stay short: a coordinator that refuses commits during a rebalance waits
+            // for this member to rejoin, which it can only do after this callback returns.
+            var started = _time.GetTimestamp();
+            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false);
+            Drain(states, _options.RevocationTimeout, "revocation");
+            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false);
         }
 
         foreach (var state in states)
@@ -561,7 +687,13 @@ internal sealed class ConsumerEngine
             _partitions.Remove(state.TopicPartition);
         }
 
-        Volatile.Write(ref _assignedPartitions, _partitions.Count);
+        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
+    }
+
+    private TimeSpan CallbackCommitBudget(long started)
+    {
+        var remaining = _options.RevocationTimeout - _time.GetElapsedTime(started);
+        return remaining < MaxCallbackCommitRetry ? remaining : MaxCallbackCommitRetry;
     }
 
     private void OnLost(List<TopicPartitionOffset> partitions)
@@ -576,7 +708,7 @@ internal sealed class ConsumerEngine
             }
         }
 
-        Volatile.Write(ref _assignedPartitions, _partitions.Count);
+        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
     }
 
     private void OnError(Error error)

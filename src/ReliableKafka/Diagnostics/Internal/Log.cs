@@ -52,8 +52,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 2008, Level = LogLevel.Debug, Message = "Consumer {Consumer} committed {Offsets} ({Reason})")]
     private static partial void CommittedCore(ILogger logger, string consumer, string offsets, string reason);
 
-    [LoggerMessage(EventId = 2009, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not commit {Offsets} ({Reason}): {ErrorCode}: {ErrorReason}; it tries again")]
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not commit {Offsets} ({Reason}): {ErrorCode}: {ErrorReason}; it tries again at the next commit")]
     private static partial void CommitFailedCore(ILogger logger, string consumer, string offsets, string reason, ErrorCode errorCode, string errorReason);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not commit {Offsets} ({Reason}) before letting the partitions go: {ErrorCode}: {ErrorReason}; records finished since their last commit will be processed again by their next owner")]
+    private static partial void CommitFailedFinalCore(ILogger logger, string consumer, string offsets, string reason, ErrorCode errorCode, string errorReason);
 
     [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Consumer {Consumer}: handlers of {Partitions} did not finish within {TimeoutMs} ms ({Reason}); they are cancelled and their records are left uncommitted, to be processed again")]
     private static partial void HandlersAbandonedCore(ILogger logger, string consumer, string partitions, long timeoutMs, string reason);
@@ -150,6 +153,14 @@ internal static partial class Log
         if (logger.IsEnabled(LogLevel.Warning))
         {
             CommitFailedCore(logger, consumer, Describe(offsets), reason, error.Code, error.Reason);
+        }
+    }
+
+    public static void CommitFailedFinal(ILogger logger, string consumer, IEnumerable<TopicPartitionOffset> offsets, string reason, Error error)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            CommitFailedFinalCore(logger, consumer, Describe(offsets), reason, error.Code, error.Reason);
         }
     }
 

@@ -45,6 +45,33 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task Consumer_Handler_IsResolvedInANewScopePerRecordThatIsDisposedAfterIt()
+    {
+        var topic = _kafka.CreateTopic("scopes", 1);
+        var group = TestKafka.Unique("group");
+        await ProduceAsync(topic, count: 5, keys: 1);
+        var scopes = new System.Collections.Concurrent.ConcurrentQueue<ScopedDependency>();
+        using var host = TestHost.Build(output, services =>
+        {
+            services.AddSingleton(scopes);
+            services.AddScoped<ScopedDependency>();
+            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
+                .AddConsumer<string, string, ScopedHandler>("scoped", o =>
+                {
+                    o.GroupId = group;
+                    o.Topics.Add(topic);
+                    TestHost.FastGroup(o);
+                });
+        });
+
+        await host.StartAsync();
+        await Eventually.UntilAsync(() => scopes.Count == 5 && scopes.All(s => s.Disposed), "five records handled, each in its own scope");
+        await host.StopAsync();
+
+        scopes.Select(s => s.Id).Should().OnlyHaveUniqueItems();
+    }
+
+    [Fact]
     public async Task Consumer_RecordsFromTheReliableProducer_SeeTheProducersMessageIds()
     {
         var topic = _kafka.CreateTopic("ids", 2);
@@ -389,6 +416,24 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
             p => produced.Where(r => r.Partition.Value == p).Select(r => r.Offset.Value + 1).DefaultIfEmpty(Offset.Unset.Value).Max());
 
     public sealed record Order(string OrderId, decimal Amount);
+
+    private sealed class ScopedDependency : IDisposable
+    {
+        public Guid Id { get; } = Guid.NewGuid();
+
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
+    }
+
+    private sealed class ScopedHandler(ScopedDependency dependency, System.Collections.Concurrent.ConcurrentQueue<ScopedDependency> seen) : IMessageHandler<string, string>
+    {
+        public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
+        {
+            seen.Enqueue(dependency);
+            return Task.CompletedTask;
+        }
+    }
 
     private sealed class OrderLog
     {

@@ -106,7 +106,8 @@ public sealed class ConsumerOptions
 
     /// <summary>
     /// Gets or sets how many fetched records may wait or run at once. When the limit is reached the consumer
-    /// pauses fetching (it stays in the group) and resumes when half of them have finished.
+    /// stops taking records (up to 250 ms, keeping what librdkafka fetched ahead), then pauses its partitions if
+    /// the handlers have not caught up (it stays in the group), and resumes when half of them have finished.
     /// </summary>
     /// <value>The default is 1000.</value>
     [OptionRange(1, 10_000_000)]

@@ -20,6 +20,15 @@ public sealed class ProducerOptions
     /// <value>The default is <see langword="null"/>: the guarantee's value (all for AtLeastOnce, none for AtMostOnce).</value>
     public Acks? Acks { get; set; }
 
+    /// <summary>
+    /// Gets or sets a value indicating whether every message gets a unique <see cref="ReliableKafkaHeaders.MessageId"/>
+    /// header (one set by the caller is kept). Idempotent consumers use it to recognise a message delivered
+    /// twice. Turning it off saves librdkafka's per-message header work (measurable at high rates); consumers
+    /// then identify messages by a business key or by topic, partition and offset.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool MessageIdHeader { get; set; } = true;
+
     /// <summary>Gets or sets how long to wait for more messages before sending a batch (linger.ms).</summary>
     /// <value>The default is 5 ms (librdkafka's default).</value>
     [OptionRange(0, 900_000)]

@@ -7,6 +7,8 @@ namespace ReliableKafka;
 /// <typeparam name="TValue">The value type.</typeparam>
 public sealed class MessageContext<TKey, TValue>
 {
+    private string? _messageId;
+
     internal MessageContext(
         TKey key,
         TValue value,
@@ -21,7 +23,6 @@ public sealed class MessageContext<TKey, TValue>
         Headers = headers;
         TopicPartitionOffset = record.TopicPartitionOffset;
         Timestamp = record.Message.Timestamp;
-        MessageId = Producing.Internal.MessageIds.Read(headers);
         ConsumerName = consumerName;
         GroupId = groupId;
         CancellationToken = cancellationToken;
@@ -52,7 +53,7 @@ public sealed class MessageContext<TKey, TValue>
     public Timestamp Timestamp { get; }
 
     /// <summary>Gets the id from the <see cref="ReliableKafkaHeaders.MessageId"/> header, or <see langword="null"/> when the producer did not set one.</summary>
-    public string? MessageId { get; }
+    public string? MessageId => _messageId ??= Producing.Internal.MessageIds.Read(Headers);
 
     /// <summary>Gets the name of the consumer that received the record.</summary>
     public string ConsumerName { get; }

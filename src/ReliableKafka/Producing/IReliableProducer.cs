@@ -4,7 +4,8 @@ namespace ReliableKafka;
 
 /// <summary>
 /// Produces messages with the guarantee of its options. Registered as a singleton by <c>AddProducer</c>;
-/// thread-safe. Every message carries a unique id in the <see cref="ReliableKafkaHeaders.MessageId"/> header.
+/// thread-safe. Every message carries a unique id in the <see cref="ReliableKafkaHeaders.MessageId"/> header
+/// (unless <see cref="ProducerOptions.MessageIdHeader"/> is off).
 /// </summary>
 /// <typeparam name="TKey">The key type; <see cref="Null"/> for messages without a key.</typeparam>
 /// <typeparam name="TValue">The value type.</typeparam>

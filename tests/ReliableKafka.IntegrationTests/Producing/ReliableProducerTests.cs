@@ -59,6 +59,30 @@ public sealed class ReliableProducerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task ProduceAsync_MessageIdHeaderOff_WritesNoHeaderUnlessTheCallerGaveOne()
+    {
+        var topic = _kafka.CreateTopic("no-id", 1);
+        using var host = BuildHost(b => b.AddProducer<string, string>(p => p.MessageIdHeader = false));
+        await host.StartAsync();
+        var producer = host.Services.GetRequiredService<IReliableProducer<string, string>>();
+
+        var plain = await producer.ProduceAsync(topic, "k", "plain");
+        var withOwnId = await producer.ProduceAsync(topic, new Message<string, string>
+        {
+            Key = "k",
+            Value = "own-id",
+            Headers = new Headers { { ReliableKafkaHeaders.MessageId, Encoding.UTF8.GetBytes("order-7") } },
+        });
+
+        plain.MessageId.Should().BeNull();
+        withOwnId.MessageId.Should().Be("order-7");
+        var read = KafkaClients.ReadAll(_kafka.BootstrapServers, topic, 2);
+        read[0].Message.Headers.Should().BeEmpty();
+        Encoding.UTF8.GetString(read[1].Message.Headers.GetLastBytes(ReliableKafkaHeaders.MessageId)).Should().Be("order-7");
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task ProduceAsync_RecordValue_IsWrittenAsCamelCaseJson()
     {
         var topic = _kafka.CreateTopic("json", 1);

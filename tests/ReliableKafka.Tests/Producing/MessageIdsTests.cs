@@ -9,7 +9,7 @@ public sealed class MessageIdsTests
     [Fact]
     public void CopyWithId_NoHeaders_AddsANewThirtyTwoDigitId()
     {
-        var id = MessageIds.CopyWithId(null, TimeProvider.System, out var copy);
+        var id = Encoding.UTF8.GetString(MessageIds.CopyWithId(null, TimeProvider.System, out var copy));
 
         id.Should().MatchRegex("^[0-9a-f]{32}$");
         MessageIds.Read(copy).Should().Be(id);
@@ -19,7 +19,7 @@ public sealed class MessageIdsTests
     public void CopyWithId_TwoCalls_GiveDifferentIds()
     {
         MessageIds.CopyWithId(null, TimeProvider.System, out _)
-            .Should().NotBe(MessageIds.CopyWithId(null, TimeProvider.System, out _));
+            .Should().NotEqual(MessageIds.CopyWithId(null, TimeProvider.System, out _));
     }
 
     [Fact]
@@ -29,7 +29,7 @@ public sealed class MessageIdsTests
 
         var id = MessageIds.CopyWithId(source, TimeProvider.System, out var copy);
 
-        id.Should().Be("given");
+        Encoding.UTF8.GetString(id).Should().Be("given");
         copy.Should().NotBeSameAs(source);
         copy.Select(h => h.Key).Should().Equal("a", ReliableKafkaHeaders.MessageId);
         source.Should().HaveCount(2);
@@ -44,6 +44,14 @@ public sealed class MessageIdsTests
 
         copy.Should().HaveCount(2);
         source.Should().ContainSingle();
+    }
+
+    [Fact]
+    public void CopyOrNull_NoHeaders_IsNullSoNothingIsMarshalled()
+    {
+        MessageIds.CopyOrNull(null).Should().BeNull();
+        MessageIds.CopyOrNull([]).Should().BeNull();
+        MessageIds.CopyOrNull(new Headers { { "a", [1] } }).Should().ContainSingle();
     }
 
     [Fact]

@@ -68,6 +68,12 @@ internal static class KafkaClientConfigBuilder
                 continue;
             }
 
+            if (canonical == DeliveryReportFields)
+            {
+                errors.Add($"{path}:Config key '{key}' is set by ReliableKafka (delivery reports carry only the status and timestamp it needs).");
+                continue;
+            }
+
             if (canonical == DeliveryReports && ParseBool(value) == false)
             {
                 errors.Add($"{path}:Config {Describe(key, value)}: ProduceAsync completes on delivery reports; they cannot be turned off.");
@@ -129,6 +135,10 @@ internal static class KafkaClientConfigBuilder
             config.SetPreset(MaxInFlight, "5", guarantee);
             config.SetPreset(Retries, Invariant(int.MaxValue), guarantee);
         }
+
+        // ProduceAsync needs only the status and timestamp of a delivery report; not marshalling the key, value
+        // and headers back from librdkafka saves a copy of each per message.
+        config.SetPreset(DeliveryReportFields, "status,timestamp", guarantee);
 
         CheckProducerRules(config, guarantee, errors);
         return config.ToClientConfig(name, guarantee, errors);

@@ -16,6 +16,7 @@ internal static class KafkaConfigKeys
     internal const string EnableAutoOffsetStore = "enable.auto.offset.store";
     internal const string TransactionalId = "transactional.id";
     internal const string DeliveryReports = "dotnet.producer.enable.delivery.reports";
+    internal const string DeliveryReportFields = "dotnet.producer.delivery.report.fields";
     internal const string Redacted = "***";
 
     // librdkafka aliases (CONFIGURATION.md, "Alias for ..."): both names set the same property, so every rule
@@ -41,7 +42,7 @@ internal static class KafkaConfigKeys
     {
         "dotnet.producer.enable.background.poll",
         DeliveryReports,
-        "dotnet.producer.delivery.report.fields",
+        DeliveryReportFields,
         "dotnet.consumer.consume.result.fields",
         "dotnet.cancellation.delay.max.ms",
     };

@@ -30,7 +30,14 @@ internal sealed class ConsumerEngine
 
     // While fetching is paused, poll often so that it resumes soon after the buffer drains.
     private static readonly TimeSpan BackpressurePollTimeout = TimeSpan.FromMilliseconds(5);
+
+    // When the buffer fills, polling first holds off this long for the lanes to drain before partitions are
+    // paused: pausing makes librdkafka drop what it fetched ahead, which then has to be fetched again.
+    private static readonly TimeSpan BackpressureHold = TimeSpan.FromMilliseconds(250);
     private const int AtMostOnceBatchLimit = 500;
+
+    // Records taken from librdkafka's already-fetched queue in one go before the lanes they went to are started.
+    private const int DispatchBatchLimit = 256;
 
     // A shutdown commit retries transient errors for at least this long, even after a slow drain.
     private static readonly TimeSpan MinimumFinalCommitBudget = TimeSpan.FromSeconds(1);
@@ -50,6 +57,10 @@ internal sealed class ConsumerEngine
     private readonly SemaphoreSlim _concurrency;
     private readonly Dictionary<TopicPartition, PartitionState> _partitions = [];
     private readonly ConcurrentQueue<PartitionState> _failures = new();
+    private readonly List<PartitionState> _lanesToStart = [];
+    private readonly ManualResetEventSlim _drained = new(initialState: false);
+    private readonly int _lowMark;
+    private volatile bool _holding;
     private readonly bool _atMostOnce;
     private int _buffered;
     private TopicPartition[] _assignment = [];
@@ -87,6 +98,7 @@ internal sealed class ConsumerEngine
         _time = time;
         _atMostOnce = config.Guarantee == DeliveryGuarantee.AtMostOnce;
         _concurrency = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+        _lowMark = options.MaxBufferedRecords / 2;
     }
 
     /// <summary>Gets the consumer's name.</summary>
@@ -192,13 +204,31 @@ internal sealed class ConsumerEngine
                 }
                 else
                 {
+                    // Take what librdkafka has fetched already (no waiting), so that a lane's worker starts with
+                    // several records instead of being woken for each one.
                     Dispatch(result);
+                    for (var taken = 1; taken < DispatchBatchLimit && Volatile.Read(ref _buffered) < _options.MaxBufferedRecords; taken++)
+                    {
+                        if (consumer.Consume(TimeSpan.Zero) is not { } next)
+                        {
+                            break;
+                        }
+
+                        if (!next.IsPartitionEOF)
+                        {
+                            Dispatch(next);
+                        }
+                    }
                 }
             }
         }
         catch (ConsumeException e)
         {
             OnError(e.Error);
+        }
+        finally
+        {
+            StartPendingLanes();
         }
 
         if (_time.GetElapsedTime(_lastCommit) >= _options.CommitInterval)
@@ -231,10 +261,25 @@ internal sealed class ConsumerEngine
 
         if (result == PartitionState.EnqueueResult.StartWorker)
         {
-            _ = Task.Run(() => RunLaneAsync(state));
+            _lanesToStart.Add(state);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Starts the lanes that records were queued to. Called after each dispatch batch and before anything that
+    /// waits for lanes (rebalance callbacks, shutdown), which must never wait on a lane nobody started.
+    /// </summary>
+    private void StartPendingLanes()
+    {
+        foreach (var state in _lanesToStart)
+        {
+            state.LaneWorkItem ??= new LaneWorkItem(this, state);
+            ThreadPool.UnsafeQueueUserWorkItem(state.LaneWorkItem, preferLocal: false);
+        }
+
+        _lanesToStart.Clear();
     }
 
     /// <summary>AtMostOnce: takes what is already fetched (up to a limit), commits past it, and only then dispatches it.</summary>
@@ -284,6 +329,8 @@ internal sealed class ConsumerEngine
         {
             Dispatch(record);
         }
+
+        StartPendingLanes();
     }
 
     private async Task RunLaneAsync(PartitionState state)
@@ -292,7 +339,11 @@ internal sealed class ConsumerEngine
         {
             if (!state.TryDequeue(out var record, out var dropped))
             {
-                Interlocked.Add(ref _buffered, -dropped);
+                if (dropped > 0)
+                {
+                    Release(dropped);
+                }
+
                 return;
             }
 
@@ -345,7 +396,7 @@ internal sealed class ConsumerEngine
         }
         finally
         {
-            Interlocked.Decrement(ref _buffered);
+            Release(1);
         }
     }
 
@@ -360,20 +411,61 @@ internal sealed class ConsumerEngine
         }
     }
 
+    /// <summary>
+    /// Keeps at most MaxBufferedRecords records fetched but unfinished. When the buffer is full, polling holds off
+    /// (up to <see cref="BackpressureHold"/>) until the lanes drained it to half; if they did not, the partitions
+    /// are paused (the member stays in the group) until they have, then resumed.
+    /// </summary>
     private void UpdateBackpressure()
     {
         var buffered = Volatile.Read(ref _buffered);
-        if (!_backpressure && buffered >= _options.MaxBufferedRecords)
+        if (_backpressure)
+        {
+            if (buffered <= _lowMark)
+            {
+                _backpressure = false;
+                _pausesDirty = true;
+                Log.BackpressureOff(_logger, Name, buffered);
+            }
+
+            return;
+        }
+
+        if (buffered < _options.MaxBufferedRecords || HoldUntilDrained())
+        {
+            return;
+        }
+
+        buffered = Volatile.Read(ref _buffered);
+        if (buffered >= _options.MaxBufferedRecords)
         {
             _backpressure = true;
             _pausesDirty = true;
             Log.BackpressureOn(_logger, Name, buffered, _options.MaxBufferedRecords);
         }
-        else if (_backpressure && buffered <= _options.MaxBufferedRecords / 2)
+    }
+
+    /// <summary>Waits up to <see cref="BackpressureHold"/> for the lanes to drain the buffer to half; returns whether they did.</summary>
+    private bool HoldUntilDrained()
+    {
+        _drained.Reset();
+        _holding = true;
+        try
         {
-            _backpressure = false;
-            _pausesDirty = true;
-            Log.BackpressureOff(_logger, Name, buffered);
+            return Volatile.Read(ref _buffered) <= _lowMark || _drained.Wait(BackpressureHold);
+        }
+        finally
+        {
+            _holding = false;
+        }
+    }
+
+    /// <summary>Counts a record as finished (or dropped) and wakes a holding poll loop once the buffer is down to half.</summary>
+    private void Release(int records)
+    {
+        if (Interlocked.Add(ref _buffered, -records) <= _lowMark && _holding)
+        {
+            _drained.Set();
         }
     }
 
@@ -624,6 +716,7 @@ internal sealed class ConsumerEngine
 
     private void ShutDown(IConsumer<byte[]?, byte[]?> consumer)
     {
+        StartPendingLanes();
         _stopping = true;
         Log.ConsumerStopping(_logger, Name, (long)_options.ShutdownTimeout.TotalMilliseconds);
         var started = _time.GetTimestamp();
@@ -664,6 +757,7 @@ internal sealed class ConsumerEngine
 
     private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
     {
+        StartPendingLanes();
         Log.PartitionsRevoked(_logger, Name, partitions);
         var states = partitions
             .Select(p => _partitions.GetValueOrDefault(p.TopicPartition))
@@ -698,6 +792,7 @@ internal sealed class ConsumerEngine
 
     private void OnLost(List<TopicPartitionOffset> partitions)
     {
+        StartPendingLanes();
         Log.PartitionsLost(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
@@ -730,5 +825,11 @@ internal sealed class ConsumerEngine
         {
             throw new KafkaException(error);
         }
+    }
+
+    /// <summary>Runs a partition's lane on the thread pool; one instance per assignment, reused for every wake-up.</summary>
+    private sealed class LaneWorkItem(ConsumerEngine engine, PartitionState state) : IThreadPoolWorkItem
+    {
+        public void Execute() => _ = engine.RunLaneAsync(state);
     }
 }

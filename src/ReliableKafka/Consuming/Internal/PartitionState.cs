@@ -39,6 +39,9 @@ internal sealed class PartitionState(TopicPartition topicPartition)
 
     public TopicPartition TopicPartition { get; } = topicPartition;
 
+    /// <summary>Gets or sets what runs this partition's lane on the thread pool (one reusable work item per assignment).</summary>
+    public IThreadPoolWorkItem? LaneWorkItem { get; set; }
+
     public PartitionOffsetTracker Offsets { get; } = new();
 
     /// <summary>Gets the source of the token handlers of this partition receive.</summary>

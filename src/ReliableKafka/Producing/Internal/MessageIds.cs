@@ -6,32 +6,56 @@ namespace ReliableKafka.Producing.Internal;
 /// <summary>Creates and reads the <see cref="ReliableKafkaHeaders.MessageId"/> header.</summary>
 internal static class MessageIds
 {
-    /// <summary>A new id: 32 hex digits; time-ordered (UUID version 7) where the runtime offers it, which keeps store indexes compact.</summary>
-    public static string NewId(TimeProvider time)
+    private const int IdLength = 32;
+
+    /// <summary>
+    /// A new id as UTF-8: 32 hex digits; time-ordered (UUID version 7) where the runtime offers it, which keeps
+    /// store indexes compact. Formatted straight to bytes: the header needs bytes, the string is made on demand.
+    /// </summary>
+    public static byte[] NewIdUtf8(TimeProvider time)
     {
 #if NET9_0_OR_GREATER
-        return Guid.CreateVersion7(time.GetUtcNow()).ToString("N");
+        var guid = Guid.CreateVersion7(time.GetUtcNow());
 #else
         _ = time;
-        return Guid.NewGuid().ToString("N");
+        var guid = Guid.NewGuid();
 #endif
+        var bytes = new byte[IdLength];
+        guid.TryFormat(bytes, out _, "N");
+        return bytes;
     }
 
     /// <summary>The message id in the headers (the last such header wins), or null.</summary>
-    public static string? Read(Headers? headers)
+    public static string? Read(Headers? headers) =>
+        ReadUtf8(headers) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
+
+    /// <summary>The message id's bytes in the headers (the last such header wins), or null.</summary>
+    public static byte[]? ReadUtf8(Headers? headers) =>
+        headers is not null && headers.TryGetLastBytes(ReliableKafkaHeaders.MessageId, out var bytes) && bytes is { Length: > 0 } ? bytes : null;
+
+    /// <summary>
+    /// Copies the caller's headers (never modified) and makes sure the copy carries a message id; returns the
+    /// id's bytes (shared with the header).
+    /// </summary>
+    public static byte[] CopyWithId(Headers? source, TimeProvider time, out Headers copy)
     {
-        if (headers is not null && headers.TryGetLastBytes(ReliableKafkaHeaders.MessageId, out var bytes) && bytes is { Length: > 0 })
+        copy = Copy(source);
+        if (ReadUtf8(copy) is { } existing)
         {
-            return Encoding.UTF8.GetString(bytes);
+            return existing;
         }
 
-        return null;
+        var id = NewIdUtf8(time);
+        copy.Add(ReliableKafkaHeaders.MessageId, id);
+        return id;
     }
 
-    /// <summary>Copies the caller's headers (never modified) and makes sure the copy carries a message id; returns the id.</summary>
-    public static string CopyWithId(Headers? source, TimeProvider time, out Headers copy)
+    /// <summary>Copies the caller's headers, or returns null when there are none.</summary>
+    public static Headers? CopyOrNull(Headers? source) => source is null || source.Count == 0 ? null : Copy(source);
+
+    private static Headers Copy(Headers? source)
     {
-        copy = [];
+        var copy = new Headers();
         if (source is not null)
         {
             foreach (var header in source)
@@ -40,13 +64,6 @@ internal static class MessageIds
             }
         }
 
-        var id = Read(copy);
-        if (id is null)
-        {
-            id = NewId(time);
-            copy.Add(ReliableKafkaHeaders.MessageId, Encoding.UTF8.GetBytes(id));
-        }
-
-        return id;
+        return copy;
     }
 }

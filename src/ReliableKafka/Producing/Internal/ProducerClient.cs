@@ -17,9 +17,11 @@ internal sealed class ProducerClient : IDisposable
     private Error? _fatalError;
     private int _disposed;
 
-    public ProducerClient(KafkaClientConfig config, TimeSpan flushTimeout, ILogger logger, ILogger librdkafkaLogger)
+    public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, ILogger librdkafkaLogger)
     {
         Name = config.Name;
+        MessageIdHeader = options.MessageIdHeader;
+        var flushTimeout = options.FlushTimeout;
         Guarantee = config.Guarantee;
         _logger = logger;
         _flushTimeout = flushTimeout;
@@ -33,6 +35,9 @@ internal sealed class ProducerClient : IDisposable
     public string Name { get; }
 
     public DeliveryGuarantee Guarantee { get; }
+
+    /// <summary>Gets a value indicating whether messages get a message-id header.</summary>
+    public bool MessageIdHeader { get; }
 
     /// <summary>Gets the producer, or throws the fatal error that made it unusable.</summary>
     public IProducer<byte[]?, byte[]?> GetProducer(string topic)

@@ -48,6 +48,6 @@ internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> opti
         }
 
         var config = KafkaClientConfigBuilder.BuildProducer(root, name, producerOptions).ThrowIfInvalid();
-        return new ProducerClient(config, producerOptions.FlushTimeout, _logger, _librdkafkaLogger);
+        return new ProducerClient(config, producerOptions, _logger, _librdkafkaLogger);
     }
 }

@@ -12,43 +12,65 @@ internal sealed class ReliableProducer<TKey, TValue>(
 {
     private readonly ISerializer<TKey> _keySerializer = Serdes.GetSerializer<TKey>(services, name);
     private readonly ISerializer<TValue> _valueSerializer = Serdes.GetSerializer<TValue>(services, name);
+    private ProducerClient? _client;
 
     public string Name { get; } = name;
 
     public Task<ProduceResult> ProduceAsync(string topic, TKey key, TValue value, CancellationToken cancellationToken = default) =>
         ProduceAsync(topic, new Message<TKey, TValue> { Key = key, Value = value }, cancellationToken);
 
-    public async Task<ProduceResult> ProduceAsync(string topic, Message<TKey, TValue> message, CancellationToken cancellationToken = default)
+    public Task<ProduceResult> ProduceAsync(string topic, Message<TKey, TValue> message, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ArgumentNullException.ThrowIfNull(message);
 
-        var producer = registry.Get(Name).GetProducer(topic);
-        var messageId = MessageIds.CopyWithId(message.Headers, time, out var headers);
-        var raw = new Message<byte[]?, byte[]?>
-        {
-            Key = Serialize(_keySerializer, message.Key, MessageComponentType.Key, topic, headers, messageId),
-            Value = Serialize(_valueSerializer, message.Value, MessageComponentType.Value, topic, headers, messageId),
-            Headers = headers,
-            Timestamp = message.Timestamp,
-        };
-
+        byte[]? messageId = null;
         try
         {
-            var report = await producer.ProduceAsync(topic, raw, cancellationToken).ConfigureAwait(false);
-            return new ProduceResult(report.TopicPartitionOffset, messageId, report.Status, report.Timestamp);
+            var client = _client ??= registry.Get(Name);
+            var producer = client.GetProducer(topic);
+            Headers? headers;
+            if (client.MessageIdHeader)
+            {
+                messageId = MessageIds.CopyWithId(message.Headers, time, out var withId);
+                headers = withId;
+            }
+            else
+            {
+                headers = MessageIds.CopyOrNull(message.Headers);
+                messageId = MessageIds.ReadUtf8(headers);
+            }
+
+            var raw = new Message<byte[]?, byte[]?>
+            {
+                Key = Serialize(_keySerializer, message.Key, MessageComponentType.Key, topic, headers, messageId),
+                Value = Serialize(_valueSerializer, message.Value, MessageComponentType.Value, topic, headers, messageId),
+                Headers = headers,
+                Timestamp = message.Timestamp,
+            };
+
+            // Confluent's callback API with our own completion costs less per message than its ProduceAsync.
+            var completion = new DeliveryCompletion(topic, messageId, cancellationToken);
+            producer.Produce(topic, raw, completion.Handler);
+            return completion.Task;
         }
         catch (ProduceException<byte[]?, byte[]?> e)
         {
-            throw new ReliableKafkaProduceException(e.Error, topic, messageId, e);
+            return Task.FromException<ProduceResult>(new ReliableKafkaProduceException(e.Error, topic, IdText(messageId), e));
         }
         catch (KafkaException e)
         {
-            throw new ReliableKafkaProduceException(e.Error, topic, messageId, e);
+            return Task.FromException<ProduceResult>(new ReliableKafkaProduceException(e.Error, topic, IdText(messageId), e));
+        }
+        catch (ReliableKafkaProduceException e)
+        {
+            return Task.FromException<ProduceResult>(e);
         }
     }
 
-    private static byte[]? Serialize<T>(ISerializer<T> serializer, T data, MessageComponentType component, string topic, Headers headers, string messageId)
+    private static string? IdText(byte[]? messageId) => messageId is null ? null : System.Text.Encoding.UTF8.GetString(messageId);
+
+    private static byte[]? Serialize<T>(ISerializer<T> serializer, T data, MessageComponentType component, string topic, Headers? headers, byte[]? messageId)
     {
         try
         {
@@ -57,7 +79,7 @@ internal sealed class ReliableProducer<TKey, TValue>(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var code = component == MessageComponentType.Key ? ErrorCode.Local_KeySerialization : ErrorCode.Local_ValueSerialization;
-            throw new ReliableKafkaProduceException(new Error(code, $"{component} serialization failed: {e.Message}"), topic, messageId, e);
+            throw new ReliableKafkaProduceException(new Error(code, $"{component} serialization failed: {e.Message}"), topic, IdText(messageId), e);
         }
     }
 }

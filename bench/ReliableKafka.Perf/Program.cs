@@ -1,0 +1,157 @@
+using System.CommandLine;
+using System.Globalization;
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+using ReliableKafka;
+using ReliableKafka.Perf;
+
+var bootstrapServers = new Option<string?>("--bootstrap-servers") { Description = "Kafka to run against; without it an embedded cluster (librdkafka's mock) is started." };
+var topic = new Option<string?>("--topic") { Description = "Topic to use (default: a new topic per run)." };
+var compareRaw = new Option<bool>("--compare-raw") { Description = "Also run the same workload with plain Confluent.Kafka, alternating, and print the ratio." };
+var rounds = new Option<int>("--rounds") { Description = "Measured rounds per client (the median is reported).", DefaultValueFactory = _ => 3 };
+var json = new Option<FileInfo?>("--json") { Description = "Also write the results to this file as JSON." };
+var numRecords = new Option<int>("--num-records") { Description = "Records per round.", DefaultValueFactory = _ => 200_000 };
+var recordSize = new Option<int>("--record-size") { Description = "Value size in bytes.", DefaultValueFactory = _ => 1024 };
+var throughput = new Option<long>("--throughput") { Description = "Maximum records/s (-1: no limit).", DefaultValueFactory = _ => -1 };
+var acks = new Option<string?>("--acks") { Description = "0, 1 or all (default: the guarantee's)." };
+acks.AcceptOnlyFromAmong("0", "1", "all", "-1");
+var guarantee = new Option<DeliveryGuarantee>("--guarantee") { Description = "AtMostOnce or AtLeastOnce.", DefaultValueFactory = _ => DeliveryGuarantee.AtLeastOnce };
+var partitions = new Option<int>("--partitions") { Description = "Partitions of the topic.", DefaultValueFactory = _ => 8 };
+var keys = new Option<int>("--keys") { Description = "Distinct keys, round robin (0: no keys).", DefaultValueFactory = _ => 0 };
+var maxInFlight = new Option<int>("--max-in-flight") { Description = "Records sent but not yet acknowledged, at most.", DefaultValueFactory = _ => 50_000 };
+var messageIdHeader = new Option<bool>("--message-id-header") { Description = "Whether ReliableKafka adds its message-id header (ProducerOptions.MessageIdHeader).", DefaultValueFactory = _ => true };
+var consumeRecords = new Option<int>("--num-records") { Description = "Records per round.", DefaultValueFactory = _ => 120_000 };
+var consumePartitions = new Option<int>("--partitions") { Description = "Partitions of the topic.", DefaultValueFactory = _ => 48 };
+
+var produce = new Command("produce", "Produce through IReliableProducer (like kafka-producer-perf-test).")
+{
+    numRecords, recordSize, throughput, acks, guarantee, partitions, keys, maxInFlight, messageIdHeader, bootstrapServers, topic, compareRaw, rounds, json,
+};
+produce.SetAction(async (parse, _) =>
+{
+    var settings = new ProduceSettings(
+        parse.GetValue(numRecords), parse.GetValue(recordSize), parse.GetValue(throughput), ParseAcks(parse.GetValue(acks)),
+        parse.GetValue(guarantee), parse.GetValue(partitions), parse.GetValue(keys), parse.GetValue(maxInFlight), parse.GetValue(messageIdHeader));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    report.Add(RunProduce(cluster, parse.GetValue(topic), settings, parse.GetValue(rounds), parse.GetValue(compareRaw)));
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
+var consume = new Command("consume", "Consume through a ReliableKafka consumer with a handler that does nothing.")
+{
+    consumeRecords, recordSize, consumePartitions, bootstrapServers, topic, compareRaw, rounds, json,
+};
+consume.SetAction(async (parse, _) =>
+{
+    var settings = new ConsumeSettings(parse.GetValue(consumeRecords), parse.GetValue(recordSize), parse.GetValue(consumePartitions));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    report.Add(await RunConsumeAsync(cluster, parse.GetValue(topic), settings, parse.GetValue(rounds), parse.GetValue(compareRaw)));
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
+var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
+var root = new RootCommand(
+    "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
+{
+    produce, consume, bootstrapServers, suiteRounds, json,
+};
+root.SetAction(async (parse, _) =>
+{
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    var count = parse.GetValue(suiteRounds);
+    report.Add(RunProduce(cluster, null, new ProduceSettings(200_000, 1024, -1, Acks.All, DeliveryGuarantee.AtLeastOnce, 8, 0, 50_000), count, compare: true));
+    report.Add(RunProduce(cluster, null, new ProduceSettings(200_000, 1024, -1, Acks.All, DeliveryGuarantee.AtLeastOnce, 8, 0, 50_000, MessageIdHeader: false), count, compare: true));
+    report.Add(await RunConsumeAsync(cluster, null, new ConsumeSettings(120_000, 1024, 48), count, compare: true));
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
+return await root.Parse(args).InvokeAsync();
+
+static Acks? ParseAcks(string? text) => text switch
+{
+    null => null,
+    "0" => Acks.None,
+    "1" => Acks.Leader,
+    _ => Acks.All,
+};
+
+static Comparison RunProduce(PerfCluster cluster, string? topicName, ProduceSettings settings, int rounds, bool compare)
+{
+    var label = string.Create(CultureInfo.InvariantCulture, $"produce acks={settings.AcksText} {settings.RecordSize}B{(settings.MessageIdHeader ? string.Empty : " without message-id header")}");
+    try
+    {
+        ProduceBenchmark.RawConfig(cluster, settings);
+    }
+    catch (OptionsValidationException e)
+    {
+        throw new InvalidOperationException($"Invalid producer settings: {e.Message}", e);
+    }
+
+    var name = cluster.CreateTopic(topicName, "perf-produce", settings.Partitions);
+    Console.WriteLine($"{label}: {settings.Records} records per round to '{name}' ({settings.Partitions} partitions, {settings.Guarantee}, keys {settings.Keys}, throughput {(settings.Throughput > 0 ? settings.Throughput : "unlimited")}), {rounds} round(s){(compare ? ", alternating with raw Confluent.Kafka" : string.Empty)}");
+    var comparison = new Comparison("produce", label);
+    string[] clients = !compare ? ["reliable"] : settings.MessageIdHeader ? ["reliable", "raw", "raw+id", "raw-async"] : ["reliable", "raw", "raw-async"];
+    // Round 0 warms up each client (JIT tiering, connections) and is not counted.
+    for (var round = 0; round <= rounds; round++)
+    {
+        // Rotate the order every round so that no client always runs first (or last) on a warming machine.
+        foreach (var client in clients.Skip(round % clients.Length).Concat(clients.Take(round % clients.Length)))
+        {
+            var run = client switch
+            {
+                "reliable" => ProduceBenchmark.RunReliable(cluster, name, settings, round),
+                "raw" => ProduceBenchmark.RunRaw(cluster, name, settings, round),
+                "raw-async" => ProduceBenchmark.RunRawAsync(cluster, name, settings, round),
+                _ => ProduceBenchmark.RunRaw(cluster, name, settings, round, withMessageId: true),
+            };
+            Console.WriteLine($"  {(round == 0 ? "warm-up" : $"round {round}")} {run.Client,-8} {run.Describe()}");
+            if (round > 0)
+            {
+                comparison.Add(run.Client, run.RecordsPerSecond, run);
+            }
+        }
+    }
+
+    return comparison;
+}
+
+static async Task<Comparison> RunConsumeAsync(PerfCluster cluster, string? topicName, ConsumeSettings settings, int rounds, bool compare)
+{
+    var label = string.Create(CultureInfo.InvariantCulture, $"consume {settings.RecordSize}B");
+    var perPartition = (long)Math.Ceiling(settings.Records / (double)settings.Partitions) * (settings.RecordSize + 100);
+    if (cluster.IsEmbedded && perPartition > ConsumeBenchmark.MaxBytesPerPartition)
+    {
+        throw new InvalidOperationException(
+            $"{settings.Records} records of {settings.RecordSize} B over {settings.Partitions} partitions is about {perPartition / 1024} KiB per partition; the embedded cluster keeps " +
+            $"only about 5 MiB per partition and drops older data silently. Use at least {(long)settings.Records * (settings.RecordSize + 100) / ConsumeBenchmark.MaxBytesPerPartition + 1} partitions or fewer records.");
+    }
+
+    var name = cluster.CreateTopic(topicName, "perf-consume", settings.Partitions);
+    Console.WriteLine($"{label}: filling '{name}' with {settings.Records} records over {settings.Partitions} partitions, then {rounds} round(s) reading all of it{(compare ? ", alternating with raw Confluent.Kafka" : string.Empty)}");
+    ConsumeBenchmark.Fill(cluster, name, settings);
+    var comparison = new Comparison("consume", label);
+    string[] clients = compare ? ["reliable", "raw"] : ["reliable"];
+    // Round 0 warms up each client (JIT tiering, connections) and is not counted.
+    for (var round = 0; round <= rounds; round++)
+    {
+        foreach (var client in clients.Skip(round % clients.Length).Concat(clients.Take(round % clients.Length)))
+        {
+            var run = client == "reliable"
+                ? await ConsumeBenchmark.RunReliableAsync(cluster, name, settings, round)
+                : ConsumeBenchmark.RunRaw(cluster, name, settings, round);
+            Console.WriteLine($"  {(round == 0 ? "warm-up" : $"round {round}")} {run.Client,-8} {run.Describe()}");
+            if (round > 0)
+            {
+                comparison.Add(run.Client, run.RecordsPerSecond, run);
+            }
+        }
+    }
+
+    return comparison;
+}

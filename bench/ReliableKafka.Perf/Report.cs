@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace ReliableKafka.Perf;
+
+/// <summary>The runs of one workload: ReliableKafka's and, when compared, raw Confluent.Kafka's.</summary>
+internal sealed class Comparison(string kind, string label)
+{
+    private readonly List<(string Client, double RecordsPerSecond, object Run)> _runs = [];
+
+    public string Kind { get; } = kind;
+
+    public string Label { get; } = label;
+
+    public void Add(string client, double recordsPerSecond, object run) => _runs.Add((client, recordsPerSecond, run));
+
+    public double? Median(string client)
+    {
+        var values = _runs.Where(r => r.Client == client).Select(r => r.RecordsPerSecond).Order().ToList();
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        return values.Count % 2 == 1 ? values[values.Count / 2] : (values[(values.Count / 2) - 1] + values[values.Count / 2]) / 2;
+    }
+
+    public IEnumerable<string> Summary()
+    {
+        var reliable = Median("reliable");
+        var raw = Median("raw");
+        yield return raw is null
+            ? string.Create(CultureInfo.InvariantCulture, $"{Label}: reliable {reliable:0}/s")
+            : string.Create(CultureInfo.InvariantCulture, $"{Label}: reliable {reliable:0}/s raw {raw:0}/s ratio {reliable / raw:0.00}");
+        if (Median("raw+id") is { } rawWithId)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"{Label} (raw with the same message-id header): reliable {reliable:0}/s raw {rawWithId:0}/s ratio {reliable / rawWithId:0.00}");
+        }
+
+        if (Median("raw-async") is { } rawAsync)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture, $"{Label} (raw ProduceAsync, Confluent's Task API): reliable {reliable:0}/s raw {rawAsync:0}/s ratio {reliable / rawAsync:0.00}");
+        }
+    }
+
+    public object ToJson() => new
+    {
+        kind = Kind,
+        label = Label,
+        reliableMedianRecordsPerSecond = Median("reliable"),
+        rawMedianRecordsPerSecond = Median("raw"),
+        ratio = Median("raw") is { } raw ? Median("reliable") / raw : null,
+        rawWithMessageIdMedianRecordsPerSecond = Median("raw+id"),
+        ratioToRawWithMessageId = Median("raw+id") is { } rawWithId ? Median("reliable") / rawWithId : null,
+        rawProduceAsyncMedianRecordsPerSecond = Median("raw-async"),
+        ratioToRawProduceAsync = Median("raw-async") is { } rawAsync ? Median("reliable") / rawAsync : null,
+        runs = _runs.Select(r => r.Run).ToList(),
+    };
+}
+
+/// <summary>Collects comparisons; prints one summary line each and optionally writes JSON.</summary>
+internal sealed class Report
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private readonly List<Comparison> _comparisons = [];
+
+    public void Add(Comparison comparison) => _comparisons.Add(comparison);
+
+    public async Task<int> FinishAsync(FileInfo? json)
+    {
+        Console.WriteLine();
+        foreach (var line in _comparisons.SelectMany(c => c.Summary()))
+        {
+            Console.WriteLine(line);
+        }
+
+        if (json is not null)
+        {
+            var document = new
+            {
+                machine = new { cores = Environment.ProcessorCount, os = Environment.OSVersion.ToString(), runtime = Environment.Version.ToString() },
+                date = DateTimeOffset.UtcNow,
+                comparisons = _comparisons.Select(c => c.ToJson()).ToList(),
+            };
+            await using var stream = json.Create();
+            await JsonSerializer.SerializeAsync(stream, document, document.GetType(), Json);
+        }
+
+        return 0;
+    }
+}

@@ -164,9 +164,9 @@ internal static class ConsumeBenchmark
     /// Counts distinct records (a record handled twice counts once, and is reported) and notes when the first
     /// and the last arrived.
     /// </summary>
-    internal sealed class RecordCounter(int target, int partitions)
+    internal sealed class RecordCounter(int target, int partitions, int? perPartitionCapacity = null)
     {
-        private readonly int[][] _seen = Enumerable.Range(0, partitions).Select(_ => new int[(target / partitions) + 1]).ToArray();
+        private readonly int[][] _seen = Enumerable.Range(0, partitions).Select(_ => new int[perPartitionCapacity ?? ((target / partitions) + 1)]).ToArray();
         private int _count;
         private int _duplicates;
 

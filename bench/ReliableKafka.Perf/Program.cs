@@ -53,11 +53,31 @@ consume.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
+var engineRecords = new Option<int>("--num-records") { Description = "Records to handle.", DefaultValueFactory = _ => 20_000 };
+var engineKeys = new Option<int>("--keys") { Description = "Distinct keys.", DefaultValueFactory = _ => 1000 };
+var enginePartitions = new Option<int>("--partitions") { Description = "Partitions of the topic.", DefaultValueFactory = _ => 8 };
+var engineWork = new Option<int>("--work-ms") { Description = "Milliseconds of async work (Task.Delay) per record.", DefaultValueFactory = _ => 5 };
+var engineConcurrency = new Option<int>("--max-concurrency") { Description = "MaxConcurrency in Key mode.", DefaultValueFactory = _ => 256 };
+var engine = new Command("engine", "Key mode against Partition mode with a handler doing async work per record.")
+{
+    engineRecords, engineKeys, enginePartitions, engineWork, engineConcurrency, bootstrapServers, json,
+};
+engine.SetAction(async (parse, _) =>
+{
+    var settings = new EngineSettings(
+        parse.GetValue(engineRecords), parse.GetValue(engineKeys), parse.GetValue(enginePartitions), TimeSpan.FromMilliseconds(parse.GetValue(engineWork)), parse.GetValue(engineConcurrency));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    report.Add(await RunEngineAsync(cluster, settings));
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
 var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
 var root = new RootCommand(
     "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
 {
-    produce, consume, bootstrapServers, suiteRounds, json,
+    produce, consume, engine, bootstrapServers, suiteRounds, json,
 };
 root.SetAction(async (parse, _) =>
 {
@@ -67,7 +87,10 @@ root.SetAction(async (parse, _) =>
     var count = parse.GetValue(suiteRounds);
     report.Add(RunProduce(cluster, null, new ProduceSettings(200_000, 1024, -1, Acks.All, DeliveryGuarantee.AtLeastOnce, 8, 0, 50_000), count, compare: true));
     report.Add(RunProduce(cluster, null, new ProduceSettings(200_000, 1024, -1, Acks.All, DeliveryGuarantee.AtLeastOnce, 8, 0, 50_000, MessageIdHeader: false), count, compare: true));
-    report.Add(await RunConsumeAsync(cluster, null, new ConsumeSettings(120_000, 1024, 48), count, compare: true));
+    var consumeNoOp = await RunConsumeAsync(cluster, null, new ConsumeSettings(120_000, 1024, 48), count, compare: true);
+    report.Add(consumeNoOp);
+    report.Add(await RunEngineAsync(cluster, new EngineSettings(20_000, 1000, 8, TimeSpan.FromMilliseconds(5), 256)));
+    report.AddClosingLine(consumeNoOp.Summary().First().Replace("consume 1024B:", "consume no-op:", StringComparison.Ordinal));
     return await report.FinishAsync(parse.GetValue(json));
 });
 
@@ -116,6 +139,23 @@ static Comparison RunProduce(PerfCluster cluster, string? topicName, ProduceSett
                 comparison.Add(run.Client, run.RecordsPerSecond, run);
             }
         }
+    }
+
+    return comparison;
+}
+
+static async Task<Comparison> RunEngineAsync(PerfCluster cluster, EngineSettings settings)
+{
+    var label = string.Create(CultureInfo.InvariantCulture, $"engine key-vs-partition {settings.Work.TotalMilliseconds:0}ms");
+    var name = cluster.CreateTopic(null, "perf-engine", settings.Partitions);
+    Console.WriteLine($"{label}: {settings.Records} records over {settings.Keys} keys and {settings.Partitions} partitions, {settings.Work.TotalMilliseconds:0} ms of async work each; Key mode (MaxConcurrency {settings.MaxConcurrency}) then Partition mode");
+    EngineBenchmark.Fill(cluster, name, settings);
+    var comparison = new Comparison("engine", label, "key", "partition");
+    foreach (var mode in new[] { OrderingMode.Key, OrderingMode.Partition })
+    {
+        var run = await EngineBenchmark.RunAsync(cluster, name, settings, mode);
+        Console.WriteLine($"  {run.Mode,-9} {run.Describe()}");
+        comparison.Add(mode == OrderingMode.Key ? "key" : "partition", run.RecordsPerSecond, run);
     }
 
     return comparison;

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace ReliableKafka.Perf;
 
 /// <summary>The runs of one workload: ReliableKafka's and, when compared, raw Confluent.Kafka's.</summary>
-internal sealed class Comparison(string kind, string label)
+internal sealed class Comparison(string kind, string label, string subject = "reliable", string baseline = "raw")
 {
     private readonly List<(string Client, double RecordsPerSecond, object Run)> _runs = [];
 
@@ -27,11 +27,11 @@ internal sealed class Comparison(string kind, string label)
 
     public IEnumerable<string> Summary()
     {
-        var reliable = Median("reliable");
-        var raw = Median("raw");
+        var reliable = Median(subject);
+        var raw = Median(baseline);
         yield return raw is null
-            ? string.Create(CultureInfo.InvariantCulture, $"{Label}: reliable {reliable:0}/s")
-            : string.Create(CultureInfo.InvariantCulture, $"{Label}: reliable {reliable:0}/s raw {raw:0}/s ratio {reliable / raw:0.00}");
+            ? string.Create(CultureInfo.InvariantCulture, $"{Label}: {subject} {reliable:0}/s")
+            : string.Create(CultureInfo.InvariantCulture, $"{Label}: {subject} {reliable:0}/s {baseline} {raw:0}/s ratio {reliable / raw:0.00}");
         if (Median("raw+id") is { } rawWithId)
         {
             yield return string.Create(CultureInfo.InvariantCulture, $"{Label} (raw with the same message-id header): reliable {reliable:0}/s raw {rawWithId:0}/s ratio {reliable / rawWithId:0.00}");
@@ -47,9 +47,11 @@ internal sealed class Comparison(string kind, string label)
     {
         kind = Kind,
         label = Label,
-        reliableMedianRecordsPerSecond = Median("reliable"),
-        rawMedianRecordsPerSecond = Median("raw"),
-        ratio = Median("raw") is { } raw ? Median("reliable") / raw : null,
+        subject,
+        baseline,
+        subjectMedianRecordsPerSecond = Median(subject),
+        baselineMedianRecordsPerSecond = Median(baseline),
+        ratio = Median(baseline) is { } raw ? Median(subject) / raw : null,
         rawWithMessageIdMedianRecordsPerSecond = Median("raw+id"),
         ratioToRawWithMessageId = Median("raw+id") is { } rawWithId ? Median("reliable") / rawWithId : null,
         rawProduceAsyncMedianRecordsPerSecond = Median("raw-async"),
@@ -63,13 +65,17 @@ internal sealed class Report
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly List<Comparison> _comparisons = [];
+    private readonly List<string> _closingLines = [];
 
     public void Add(Comparison comparison) => _comparisons.Add(comparison);
+
+    /// <summary>A line printed after all summaries (the issue-style closing lines).</summary>
+    public void AddClosingLine(string line) => _closingLines.Add(line);
 
     public async Task<int> FinishAsync(FileInfo? json)
     {
         Console.WriteLine();
-        foreach (var line in _comparisons.SelectMany(c => c.Summary()))
+        foreach (var line in _comparisons.SelectMany(c => c.Summary()).Concat(_closingLines))
         {
             Console.WriteLine(line);
         }

@@ -96,18 +96,21 @@ public sealed class ConsumerOptions
     [OptionRange(0, 3_600_000)]
     public TimeSpan RevocationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>
-    /// Gets or sets how many handlers may run at once across all partitions of this consumer. Records of one
-    /// partition are always handled one at a time, in offset order.
-    /// </summary>
+    /// <summary>Gets or sets which records may be handled at the same time.</summary>
+    /// <value>The default is <see cref="ReliableKafka.OrderingMode.Key"/>: one at a time per key, in offset order.</value>
+    public OrderingMode OrderingMode { get; set; } = OrderingMode.Key;
+
+    /// <summary>Gets or sets how many handlers may run at once across all partitions of this consumer.</summary>
     /// <value>The default is 16.</value>
     [OptionRange(1, 10_000)]
     public int MaxConcurrency { get; set; } = 16;
 
     /// <summary>
-    /// Gets or sets how many fetched records may wait or run at once. When the limit is reached the consumer
-    /// stops taking records (up to 250 ms, keeping what librdkafka fetched ahead), then pauses its partitions if
-    /// the handlers have not caught up (it stays in the group), and resumes when half of them have finished.
+    /// Gets or sets how many fetched records may wait or run at once; memory stays bounded by it however large the
+    /// backlog. When the limit is reached the consumer stops taking records (up to 250 ms, keeping what librdkafka
+    /// fetched ahead); if the handlers have not caught up by then, it pauses partitions (it stays in the group)
+    /// and shares the buffer fairly: each partition takes at most its share (the limit divided by the assigned
+    /// partitions) and resumes, right where it stopped, when down to half of it. A record is never skipped.
     /// </summary>
     /// <value>The default is 1000.</value>
     [OptionRange(1, 10_000_000)]

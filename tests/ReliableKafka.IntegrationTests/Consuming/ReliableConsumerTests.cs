@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,17 +31,13 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         var handled = _probe.Handled.ToList();
         handled.Should().HaveCount(400);
         handled.Select(r => (r.Partition, r.Offset)).Should().OnlyHaveUniqueItems("each record is handled once");
-        foreach (var partition in handled.GroupBy(r => r.Partition))
-        {
-            partition.Select(r => r.Offset).Should().BeInAscendingOrder("records of a partition are handled in offset order");
-        }
-
         foreach (var key in handled.GroupBy(r => r.Key))
         {
-            key.Select(r => int.Parse(r.Value, CultureInfo.InvariantCulture)).Should().BeInAscendingOrder($"key {key.Key} keeps its order");
+            key.Select(r => r.Offset).Should().BeInAscendingOrder($"records of key {key.Key} are handled in offset order");
+            key.Select(r => int.Parse(r.Value, CultureInfo.InvariantCulture)).Should().BeInAscendingOrder($"key {key.Key} keeps its production order");
         }
 
-        _probe.MaxConcurrentPerPartition.Should().Be(1, "a partition's records run one at a time");
+        _probe.MaxConcurrentPerKey.Should().Be(1, "a key's records run one at a time");
         KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 4).Should().BeEquivalentTo(EndOffsets(produced, 4));
     }
 
@@ -326,33 +323,47 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         orders.Ids.Should().BeEquivalentTo("o1", "o4");
     }
 
-    [Fact]
-    public async Task Consumer_SlowHandlerAndLargeBacklog_KeepsBufferedRecordsAtTheLimitAndLosesNothing()
+    [Theory]
+    [InlineData(OrderingMode.Key)]
+    [InlineData(OrderingMode.Partition)]
+    public async Task Consumer_SlowHandlerAndLargeBacklog_KeepsBufferedRecordsAtTheLimitStaysInTheGroupAndLosesNothing(OrderingMode mode)
     {
-        var topic = _kafka.CreateTopic("backlog", 2);
+        // Handlers slower than the engine's hold-off (250 ms) with a backlog many times the buffer: the buffer stays
+        // full, so partitions must be paused, and records the engine refused must come again.
+        var topic = _kafka.CreateTopic("backlog", 4);
         var group = TestKafka.Unique("group");
-        await ProduceAsync(topic, count: 600, keys: 10);
-        _probe.Behavior = (_, token) => Task.Delay(2, token);
-        using var host = BuildHost(topic, group, o => o.MaxBufferedRecords = 40);
+        await ProduceAsync(topic, count: 60, keys: 10);
+        _probe.Behavior = (_, token) => Task.Delay(300, token);
+        var logs = new LogCapture();
+        using var host = BuildHost(topic, group, o => { o.MaxBufferedRecords = 8; o.OrderingMode = mode; }, logs: logs);
         await host.StartAsync();
         var engine = await Engine(host);
+        await Eventually.UntilAsync(() => engine.Assignment.Count == 4, "the member owns every partition");
         var maxBuffered = 0;
+        var smallestAssignment = 4;
 
-        while (_probe.Handled.Count < 600)
+        var deadline = Stopwatch.StartNew();
+        while (_probe.Handled.Count < 60)
         {
+            deadline.Elapsed.Should().BeLessThan(TimeSpan.FromMinutes(1), "every record is handled eventually ({0} so far)", _probe.Handled.Count);
             maxBuffered = Math.Max(maxBuffered, engine.BufferedRecords);
-            await Task.Delay(5);
+            smallestAssignment = Math.Min(smallestAssignment, engine.Assignment.Count);
+            await Task.Delay(2);
         }
 
+        var logsBeforeStop = logs.Entries.ToList();
         await host.StopAsync();
         output.WriteLine($"max buffered: {maxBuffered}");
-        maxBuffered.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(40, "fetching pauses once the buffer is full");
+        logsBeforeStop.Should().Contain(e => e.EventId == 2013, "the handlers are too slow to drain the buffer, so partitions are paused");
+        maxBuffered.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(8, "fetching pauses once the buffer is full");
+        smallestAssignment.Should().Be(4, "backpressure pauses partitions; it never leaves the group");
+        logsBeforeStop.Where(e => e.EventId is 2004 or 2005).Should().BeEmpty("no partition was revoked or lost while paused");
         var handled = _probe.Handled.ToList();
         handled.Select(r => (r.Partition, r.Offset)).Should().OnlyHaveUniqueItems("resuming neither repeats records")
-            .And.HaveCount(600, "nor skips any");
-        foreach (var partition in handled.GroupBy(r => r.Partition))
+            .And.HaveCount(60, "nor skips any");
+        foreach (var key in handled.GroupBy(r => r.Key))
         {
-            partition.Select(r => r.Offset).Should().BeInAscendingOrder();
+            key.Select(r => r.Offset).Should().BeInAscendingOrder();
         }
     }
 
@@ -361,25 +372,9 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         string group,
         Action<ConsumerOptions>? configure = null,
         HandlerProbe? probe = null,
-        Action<IReliableKafkaBuilder>? configureKafka = null) =>
-        TestHost.Build(output, services =>
-        {
-            services.AddSingleton(probe ?? _probe);
-            var builder = services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
-                .AddConsumer<string, string, ProbeHandler>("test", o =>
-                {
-                    o.GroupId = group;
-                    o.Topics.Add(topic);
-                    TestHost.FastGroup(o);
-                    if (Environment.GetEnvironmentVariable("RELIABLEKAFKA_TEST_LIBRDKAFKA_DEBUG") is { Length: > 0 } debug)
-                    {
-                        o.Config["debug"] = debug;
-                    }
-
-                    configure?.Invoke(o);
-                });
-            configureKafka?.Invoke(builder);
-        });
+        Action<IReliableKafkaBuilder>? configureKafka = null,
+        LogCapture? logs = null) =>
+        TestHost.BuildConsumer(output, _kafka.BootstrapServers, topic, group, probe ?? _probe, configure, configureKafka, logs);
 
     /// <summary>The consumer's engine; it appears shortly after StartAsync (ExecuteAsync runs on the thread pool).</summary>
     private static Task<ConsumerEngine> Engine(IHost host) =>

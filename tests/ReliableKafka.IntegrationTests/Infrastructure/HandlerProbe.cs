@@ -19,9 +19,12 @@ internal sealed class HandlerProbe
 
     public int MaxConcurrentPerPartition { get; private set; }
 
+    public int MaxConcurrentPerKey { get; private set; }
+
     public int MaxRunning => Volatile.Read(ref _maxRunning);
 
     private readonly ConcurrentDictionary<int, int> _runningPerPartition = new();
+    private readonly ConcurrentDictionary<string, int> _runningPerKey = new();
 
     public async Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
     {
@@ -30,9 +33,11 @@ internal sealed class HandlerProbe
         var running = Interlocked.Increment(ref _running);
         InterlockedMax(ref _maxRunning, running);
         var inPartition = _runningPerPartition.AddOrUpdate(record.Partition, 1, (_, n) => n + 1);
+        var withKey = _runningPerKey.AddOrUpdate(record.Key ?? string.Empty, 1, (_, n) => n + 1);
         lock (_runningPerPartition)
         {
             MaxConcurrentPerPartition = Math.Max(MaxConcurrentPerPartition, inPartition);
+            MaxConcurrentPerKey = Math.Max(MaxConcurrentPerKey, withKey);
         }
 
         try
@@ -47,6 +52,7 @@ internal sealed class HandlerProbe
         finally
         {
             _runningPerPartition.AddOrUpdate(record.Partition, 0, (_, n) => n - 1);
+            _runningPerKey.AddOrUpdate(record.Key ?? string.Empty, 0, (_, n) => n - 1);
             Interlocked.Decrement(ref _running);
         }
     }

@@ -23,6 +23,42 @@ internal static class TestHost
         return builder.Build();
     }
 
+    /// <summary>
+    /// Builds a host with one consumer (named <c>test</c>) whose handler reports to <paramref name="probe"/>, with
+    /// <see cref="FastGroup"/> settings. RELIABLEKAFKA_TEST_LIBRDKAFKA_DEBUG sets librdkafka's <c>debug</c>.
+    /// </summary>
+    public static IHost BuildConsumer(
+        ITestOutputHelper output,
+        string bootstrapServers,
+        string topic,
+        string group,
+        HandlerProbe probe,
+        Action<ConsumerOptions>? configure = null,
+        Action<IReliableKafkaBuilder>? configureKafka = null,
+        LogCapture? logs = null)
+    {
+        return Build(output, Configure, logs);
+
+        void Configure(IServiceCollection services)
+        {
+            services.AddSingleton(probe);
+            var builder = services.AddReliableKafka(o => o.BootstrapServers = bootstrapServers)
+                .AddConsumer<string, string, ProbeHandler>("test", o =>
+                {
+                    o.GroupId = group;
+                    o.Topics.Add(topic);
+                    FastGroup(o);
+                    if (Environment.GetEnvironmentVariable("RELIABLEKAFKA_TEST_LIBRDKAFKA_DEBUG") is { Length: > 0 } debug)
+                    {
+                        o.Config["debug"] = debug;
+                    }
+
+                    configure?.Invoke(o);
+                });
+            configureKafka?.Invoke(builder);
+        }
+    }
+
     /// <summary>Consumer settings that make group changes fast on the embedded cluster.</summary>
     public static void FastGroup(ConsumerOptions options)
     {

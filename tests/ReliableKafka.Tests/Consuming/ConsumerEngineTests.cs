@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Consuming.Internal;
+using ReliableKafka.Offsets.Internal;
 
 namespace ReliableKafka.Tests.Consuming;
 
@@ -60,15 +61,14 @@ public sealed class ConsumerEngineTests
     [Fact]
     public async Task Revocation_HandlerOutlivesTheTimeout_IsCancelledAndItsRecordIsNotCommitted()
     {
-        var cancelled = new TaskCompletionSource();
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var run = EngineRun.Start(
             o => o.RevocationTimeout = TimeSpan.FromMilliseconds(200),
             async (record, token) =>
             {
                 if (record.Offset.Value == 1)
                 {
-                    await using var registration = token.Register(() => cancelled.TrySetResult());
-                    await Task.Delay(Timeout.Infinite, token);
+                    await WaitForCancellationAsync(cancelled, token);
                 }
             });
         run.Kafka.AddRecords(P0, 3);
@@ -116,13 +116,12 @@ public sealed class ConsumerEngineTests
     [Fact]
     public async Task PartitionsLost_NothingIsCommittedForThemAndTheirHandlersAreCancelled()
     {
-        var cancelled = new TaskCompletionSource();
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var run = EngineRun.Start(behavior: async (record, token) =>
         {
             if (record.Offset.Value == 2)
             {
-                await using var registration = token.Register(() => cancelled.TrySetResult());
-                await Task.Delay(Timeout.Infinite, token);
+                await WaitForCancellationAsync(cancelled, token);
             }
         });
         run.Kafka.AddRecords(P0, 3);
@@ -214,6 +213,42 @@ public sealed class ConsumerEngineTests
         run.Handler.Completed.Where(r => r.Partition == 0).Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
     }
 
+    [Theory]
+    [InlineData(OrderingMode.Partition, DeliveryGuarantee.AtLeastOnce)]
+    [InlineData(OrderingMode.Key, DeliveryGuarantee.AtLeastOnce)]
+    [InlineData(OrderingMode.Key, DeliveryGuarantee.AtMostOnce)]
+    public async Task Backpressure_RecordsLeftUntakenWhileTheBufferIsFull_AreAllHandledOnceAndCommitted(OrderingMode mode, DeliveryGuarantee guarantee)
+    {
+        // A tiny buffer over many partitions and no holding off before pausing: records are refused all the time,
+        // sometimes by a partition whose hold ends before it was ever paused, and sometimes before the partition
+        // handed out anything. librdkafka (and the fake) has moved past a refused record.
+        var partitions = Enumerable.Range(0, 6).Select(p => new TopicPartition("orders", p)).ToArray();
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.OrderingMode = mode;
+                o.DeliveryGuarantee = guarantee;
+                o.MaxBufferedRecords = 5;
+                o.CommitInterval = TimeSpan.FromMilliseconds(50);
+            },
+            async (record, token) => await Task.Delay((int)(record.Offset.Value % 3), token),
+            backpressureHold: TimeSpan.Zero);
+        foreach (var partition in partitions)
+        {
+            run.Kafka.AddRecords(partition, 60, key: offset => $"k{offset % 4}");
+        }
+
+        run.Kafka.Assign(partitions);
+        await run.UntilAsync(() => partitions.All(p => run.Kafka.Committed(p) == 60));
+        await run.StopAsync();
+
+        foreach (var partition in partitions)
+        {
+            run.Handler.Completed.Where(r => r.Partition == partition.Partition.Value).Select(r => r.Offset).Order()
+                .Should().Equal(Enumerable.Range(0, 60).Select(o => (long)o), "every record of partition {0} is handled exactly once", partition.Partition.Value);
+        }
+    }
+
     [Fact]
     public async Task CommitInterval_OnlyOffsetsThatMovedAreCommitted()
     {
@@ -247,7 +282,259 @@ public sealed class ConsumerEngineTests
         run.Kafka.Committed(P0).Should().Be(3);
     }
 
+    /// <summary>
+    /// Seeded runs of the key dispatcher: records of many keys over several partitions, handlers with random
+    /// delays. A key never has two handlers running at once, its records run in offset order, the concurrency
+    /// limit holds, and every record is handled once and committed.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task KeyMode_RandomKeysAndDelays_OneAtATimePerKeyInOffsetOrderWithinTheConcurrencyLimit(int seed)
+    {
+        var random = new Random(seed);
+        var delays = new ConcurrentDictionary<(int, long), int>();
+        var running = new ConcurrentDictionary<(int, string), int>();
+        var overlaps = 0;
+        var concurrent = 0;
+        var maxConcurrent = 0;
+        await using var run = EngineRun.Start(
+            o => o.MaxConcurrency = 8,
+            async (record, token) =>
+            {
+                // Lanes are per partition and key: Kafka orders a key only within its partition.
+                var key = (record.Partition.Value, System.Text.Encoding.UTF8.GetString(record.Message.Key!));
+                if (running.AddOrUpdate(key, 1, (_, n) => n + 1) > 1)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+
+                var now = Interlocked.Increment(ref concurrent);
+                InterlockedMax(ref maxConcurrent, now);
+                await Task.Delay(delays.GetOrAdd((record.Partition.Value, record.Offset.Value), _ => 0), token);
+                Interlocked.Decrement(ref concurrent);
+                running.AddOrUpdate(key, 0, (_, n) => n - 1);
+            });
+        var partitions = Enumerable.Range(0, 4).Select(p => new TopicPartition("orders", p)).ToArray();
+        foreach (var partition in partitions)
+        {
+            run.Kafka.AddRecords(partition, 150, _ => $"key-{random.Next(20)}");
+            for (var offset = 0; offset < 150; offset++)
+            {
+                delays[(partition.Partition.Value, offset)] = random.Next(0, 3);
+            }
+        }
+
+        run.Kafka.Assign(partitions);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 600);
+        await run.StopAsync();
+
+        overlaps.Should().Be(0, "a key of a partition never has two handlers running at once");
+        maxConcurrent.Should().BeInRange(2, 8, "handlers run concurrently, up to MaxConcurrency");
+        run.Handler.Completed.Should().OnlyHaveUniqueItems().And.HaveCount(600);
+        foreach (var partition in partitions)
+        {
+            var started = run.Handler.Started.Where(r => r.Partition == partition.Partition.Value).ToList();
+            foreach (var key in started.GroupBy(r => run.Kafka.KeyAt(partition, r.Offset)))
+            {
+                key.Select(r => r.Offset).Should().BeInAscendingOrder($"records of {key.Key} in partition {partition.Partition.Value} run in offset order");
+            }
+
+            run.Kafka.Committed(partition).Should().Be(150);
+        }
+    }
+
+    [Fact]
+    public async Task PartitionMode_RecordsOfAPartitionRunOneAtATimeInOffsetOrder()
+    {
+        var running = 0;
+        var overlaps = 0;
+        await using var run = EngineRun.Start(
+            o => o.OrderingMode = OrderingMode.Partition,
+            async (_, token) =>
+            {
+                if (Interlocked.Increment(ref running) > 1)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+
+                await Task.Delay(1, token);
+                Interlocked.Decrement(ref running);
+            });
+        run.Kafka.AddRecords(P0, 30, offset => $"key-{offset}");
+        run.Kafka.Assign(P0);
+
+        await run.UntilAsync(() => run.Handler.Completed.Count == 30);
+        await run.StopAsync();
+
+        overlaps.Should().Be(0);
+        run.Handler.Started.Select(r => r.Offset).Should().BeInAscendingOrder();
+    }
+
+    [Fact]
+    public async Task NoneMode_RecordsOfOneKeyRunConcurrentlyAndAreStillCommittedToTheEnd()
+    {
+        var running = 0;
+        var maxRunning = 0;
+        await using var run = EngineRun.Start(
+            o => o.OrderingMode = OrderingMode.None,
+            async (_, token) =>
+            {
+                InterlockedMax(ref maxRunning, Interlocked.Increment(ref running));
+                await Task.Delay(5, token);
+                Interlocked.Decrement(ref running);
+            });
+        run.Kafka.AddRecords(P0, 40);
+        run.Kafka.Assign(P0);
+
+        await run.UntilAsync(() => run.Handler.Completed.Count == 40);
+        await run.StopAsync();
+
+        maxRunning.Should().BeGreaterThan(1);
+        run.Kafka.Committed(P0).Should().Be(40);
+    }
+
+    [Fact]
+    public async Task Commit_LaterKeysFinishedBehindASlowOne_AreWrittenToTheCommitMetadata()
+    {
+        var release = new TaskCompletionSource();
+        await using var run = EngineRun.Start(
+            o => o.CommitInterval = TimeSpan.FromMilliseconds(20),
+            async (record, _) =>
+            {
+                if (record.Offset.Value == 0)
+                {
+                    await release.Task;
+                }
+            });
+        run.Kafka.AddRecords(P0, 10, offset => offset == 0 ? "slow" : $"key-{offset}");
+        run.Kafka.Assign(P0);
+
+        await run.UntilAsync(() => run.Kafka.CommittedMetadata(P0) is { } m && OffsetGapCodec.TryDecode(m, out _, out var f, out _) && f.Length == 9);
+        var metadata = run.Kafka.CommittedMetadata(P0);
+        release.SetResult();
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 10);
+        await run.StopAsync();
+
+        run.Kafka.Committed(P0).Should().Be(10);
+        run.Kafka.CommittedMetadata(P0).Should().BeNull("nothing is finished beyond the end");
+        OffsetGapCodec.TryDecode(metadata, out var watermark, out var finished, out _).Should().BeTrue();
+        watermark.Should().Be(0);
+        finished.Should().Equal(1, 2, 3, 4, 5, 6, 7, 8, 9);
+    }
+
+    [Fact]
+    public async Task Assignment_MetadataOfAPreviousOwner_SkipsTheRecordsItFinished()
+    {
+        var kafka = new FakeKafka();
+        kafka.AddRecords(P0, 12, offset => $"key-{offset}");
+        kafka.SetCommitted(P0, 2, OffsetGapCodec.Encode(2, [3, 4, 6, 7]));
+        await using var run = EngineRun.Start(kafka: kafka);
+
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 6);
+        await run.StopAsync();
+
+        run.Handler.Started.Select(r => r.Offset).Order().Should().Equal(2, 5, 8, 9, 10, 11);
+        run.Kafka.Committed(P0).Should().Be(12);
+    }
+
+    [Theory]
+    [InlineData("another library's metadata")]
+    [InlineData("rk1:not-base64!")]
+    public async Task Assignment_ForeignOrCorruptMetadata_IsIgnoredAndEverythingIsHandled(string metadata)
+    {
+        var kafka = new FakeKafka();
+        kafka.AddRecords(P0, 5, offset => $"key-{offset}");
+        kafka.SetCommitted(P0, 1, metadata);
+        await using var run = EngineRun.Start(kafka: kafka);
+
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 4);
+        await run.StopAsync();
+
+        run.Handler.Started.Select(r => r.Offset).Order().Should().Equal(1, 2, 3, 4);
+        run.Kafka.Committed(P0).Should().Be(5);
+    }
+
+    [Fact]
+    public async Task Assignment_MetadataForAnotherOffset_IsIgnoredAsStale()
+    {
+        var kafka = new FakeKafka();
+        kafka.AddRecords(P0, 6, offset => $"key-{offset}");
+        kafka.SetCommitted(P0, 3, OffsetGapCodec.Encode(1, [2, 4]));
+        await using var run = EngineRun.Start(kafka: kafka);
+
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 3);
+        await run.StopAsync();
+
+        run.Handler.Started.Select(r => r.Offset).Order().Should().Equal(3, 4, 5);
+        run.Kafka.Committed(P0).Should().Be(6);
+    }
+
+    [Fact]
+    public async Task GapBound_ASlowRecordFarBehind_StopsTakingRecordsUntilItFinishesThenResumesFromThere()
+    {
+        var release = new TaskCompletionSource();
+        var total = (int)OffsetGapCodec.MaxSpan + 2000;
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.MaxBufferedRecords = 1_000_000;
+                o.CommitInterval = TimeSpan.FromMilliseconds(50);
+            },
+            async (record, _) =>
+            {
+                if (record.Offset.Value == 0)
+                {
+                    await release.Task;
+                }
+            });
+        run.Kafka.AddRecords(P0, total, offset => offset == 0 ? "slow" : $"key-{offset % 500}");
+        run.Kafka.Assign(P0);
+
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("pause 0"));
+        await Task.Delay(200);
+        var startedWhileStuck = run.Handler.Started.Count;
+        var metadataWhileStuck = run.Kafka.CommittedMetadata(P0);
+        release.SetResult();
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == total);
+        await run.StopAsync();
+
+        startedWhileStuck.Should().Be((int)OffsetGapCodec.MaxSpan, "records at MaxSpan or more beyond the unfinished one were not taken");
+        metadataWhileStuck!.Length.Should().BeLessThanOrEqualTo(OffsetGapCodec.MaxLength);
+        run.Kafka.Timeline.Should().Contain($"seek 0@{OffsetGapCodec.MaxSpan}", "fetching resumes at the first record not taken");
+        run.Handler.Completed.Select(r => r.Offset).Should().OnlyHaveUniqueItems().And.HaveCount(total);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
     /// <summary>An engine running on a fake consumer with a scripted handler.</summary>
+    /// <summary>
+    /// Blocks until the token fires and then reports it. Not a token registration: its callback can be unregistered
+    /// before it runs when the delay's continuation runs inline inside Cancel().
+    /// </summary>
+    private static async Task WaitForCancellationAsync(TaskCompletionSource cancelled, CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, token);
+        }
+        catch (OperationCanceledException)
+        {
+            cancelled.TrySetResult();
+            throw;
+        }
+    }
+
     private sealed class EngineRun : IAsyncDisposable
     {
         private readonly CancellationTokenSource _stop = new();
@@ -266,15 +553,23 @@ public sealed class ConsumerEngineTests
 
         public ConsumerEngine Engine { get; }
 
-        public static EngineRun Start(Action<ConsumerOptions>? configure = null, Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null)
+        public static EngineRun Start(
+            Action<ConsumerOptions>? configure = null,
+            Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null,
+            FakeKafka? kafka = null,
+            TimeSpan? backpressureHold = null)
         {
             var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
             options.Topics.Add("orders");
             configure?.Invoke(options);
             var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-            var kafka = new FakeKafka();
+            kafka ??= new FakeKafka();
             var handler = new ScriptedHandler(kafka, behavior);
-            var engine = new ConsumerEngine(config, options, handler, NullLoggerFactory.Instance, TimeProvider.System, settings => new FakeConsumerBuilder(kafka, settings));
+            var engine = new ConsumerEngine(
+                config, options, handler, NullLoggerFactory.Instance, TimeProvider.System, settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka))
+            {
+                BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
+            };
             var run = new EngineRun(kafka, handler, engine);
             run._run = engine.RunAsync(run._stop.Token);
             return run;

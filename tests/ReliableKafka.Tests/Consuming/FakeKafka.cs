@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Confluent.Kafka;
+using ReliableKafka.Offsets.Internal;
 
 namespace ReliableKafka.Tests.Consuming;
 
@@ -12,14 +13,15 @@ namespace ReliableKafka.Tests.Consuming;
 internal sealed class FakeKafka
 {
     private readonly object _gate = new();
-    private readonly Dictionary<TopicPartition, long> _endOffsets = [];
+    private readonly Dictionary<TopicPartition, List<string?>> _keys = [];
     private readonly Dictionary<TopicPartition, long> _committed = [];
+    private readonly Dictionary<TopicPartition, string?> _metadata = [];
     private readonly List<string> _timeline = [];
 
     public ConcurrentQueue<Action<FakeConsumer>> Events { get; } = new();
 
     /// <summary>Gets or sets a rule that refuses a commit by returning an error (checked on every commit).</summary>
-    public Func<IReadOnlyList<TopicPartitionOffset>, Error?>? RefuseCommit { get; set; }
+    public Func<IReadOnlyList<OffsetCommit>, Error?>? RefuseCommit { get; set; }
 
     public int ConsumeCalls;
 
@@ -34,11 +36,20 @@ internal sealed class FakeKafka
         }
     }
 
-    public void AddRecords(TopicPartition partition, int count)
+    /// <summary>Appends records; <paramref name="key"/> gives each new offset's key (default: one key per partition, null for no key).</summary>
+    public void AddRecords(TopicPartition partition, int count, Func<long, string?>? key = null)
     {
         lock (_gate)
         {
-            _endOffsets[partition] = _endOffsets.GetValueOrDefault(partition) + count;
+            if (!_keys.TryGetValue(partition, out var keys))
+            {
+                _keys[partition] = keys = [];
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                keys.Add(key is null ? $"key-{partition.Partition.Value}" : key(keys.Count));
+            }
         }
     }
 
@@ -46,7 +57,33 @@ internal sealed class FakeKafka
     {
         lock (_gate)
         {
-            return _endOffsets.GetValueOrDefault(partition);
+            return _keys.TryGetValue(partition, out var keys) ? keys.Count : 0;
+        }
+    }
+
+    public string? KeyAt(TopicPartition partition, long offset)
+    {
+        lock (_gate)
+        {
+            return _keys[partition][(int)offset];
+        }
+    }
+
+    public string? CommittedMetadata(TopicPartition partition)
+    {
+        lock (_gate)
+        {
+            return _metadata.GetValueOrDefault(partition);
+        }
+    }
+
+    /// <summary>Sets a committed offset and metadata, as a previous owner of the group would have left them.</summary>
+    public void SetCommitted(TopicPartition partition, long offset, string? metadata)
+    {
+        lock (_gate)
+        {
+            _committed[partition] = offset;
+            _metadata[partition] = metadata;
         }
     }
 
@@ -72,7 +109,7 @@ internal sealed class FakeKafka
         }
     }
 
-    internal void Commit(IReadOnlyList<TopicPartitionOffset> offsets)
+    internal void Commit(IReadOnlyList<OffsetCommit> offsets)
     {
         if (RefuseCommit?.Invoke(offsets) is { } error)
         {
@@ -84,15 +121,25 @@ internal sealed class FakeKafka
         {
             foreach (var offset in offsets)
             {
-                _committed[offset.TopicPartition] = offset.Offset.Value;
+                _committed[offset.Partition] = offset.Offset;
+                _metadata[offset.Partition] = offset.Metadata;
             }
 
             _timeline.Add($"commit {Describe(offsets)}");
         }
     }
 
-    internal static string Describe(IEnumerable<TopicPartitionOffset> offsets) =>
-        string.Join(", ", offsets.Select(o => $"{o.Partition.Value}@{o.Offset.Value}"));
+    internal static string Describe(IEnumerable<OffsetCommit> offsets) =>
+        string.Join(", ", offsets.Select(o => $"{o.Partition.Partition.Value}@{o.Offset}"));
+}
+
+/// <summary>The group's offsets and metadata, kept by the fake cluster.</summary>
+internal sealed class FakeGroupOffsetStore(FakeKafka kafka) : IGroupOffsetStore
+{
+    public void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets) => kafka.Commit(offsets);
+
+    public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout) =>
+        [.. partitions.Select(p => new CommittedOffset(p, kafka.Committed(p) ?? Offset.Unset.Value, kafka.CommittedMetadata(p)))];
 }
 
 /// <summary>Builds the fake consumer with the handlers the engine configured.</summary>
@@ -148,7 +195,7 @@ internal sealed class FakeConsumer(
                     TopicPartitionOffset = new TopicPartitionOffset(partition, position),
                     Message = new Message<byte[]?, byte[]?>
                     {
-                        Key = Encoding.UTF8.GetBytes($"key-{partition.Partition.Value}"),
+                        Key = kafka.KeyAt(partition, position) is { } key ? Encoding.UTF8.GetBytes(key) : null,
                         Value = Encoding.UTF8.GetBytes($"{partition.Partition.Value}:{position}"),
                         Headers = [],
                         Timestamp = new Timestamp(DateTime.UnixEpoch, TimestampType.CreateTime),
@@ -171,7 +218,7 @@ internal sealed class FakeConsumer(
 
     public void Unsubscribe() => Subscription = [];
 
-    public void Commit(IEnumerable<TopicPartitionOffset> offsets) => kafka.Commit([.. offsets]);
+    public void Commit(IEnumerable<TopicPartitionOffset> offsets) => throw new NotSupportedException("The engine commits through its offset store.");
 
     public void Pause(IEnumerable<TopicPartition> partitions)
     {

@@ -74,6 +74,38 @@ public sealed class PartitionOffsetTrackerTests
     }
 
     [Fact]
+    public void Snapshot_FinishedBehindAnUnfinishedRecord_ListsThemBeyondTheWatermark()
+    {
+        var tracker = new PartitionOffsetTracker();
+        foreach (var offset in new long[] { 3, 4, 5, 7, 9 })
+        {
+            tracker.Register(offset);
+        }
+
+        tracker.Complete(5);
+        tracker.Complete(9);
+        var (committable, finished) = tracker.Snapshot();
+
+        committable.Should().Be(3);
+        finished.Should().Equal(5, 9);
+        tracker.LowestUnfinished.Should().Be(3);
+    }
+
+    [Fact]
+    public void Snapshot_AllFinished_IsOnePastTheLastWithNothingBeyond()
+    {
+        var tracker = new PartitionOffsetTracker();
+        tracker.Register(3);
+        tracker.Complete(3);
+
+        var (committable, finished) = tracker.Snapshot();
+
+        committable.Should().Be(4);
+        finished.Should().BeEmpty();
+        tracker.LowestUnfinished.Should().BeNull();
+    }
+
+    [Fact]
     public void Register_OffsetAtOrBelowOneSeenBefore_IsRefused()
     {
         var tracker = new PartitionOffsetTracker();

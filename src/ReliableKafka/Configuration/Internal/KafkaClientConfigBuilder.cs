@@ -279,6 +279,11 @@ internal static class KafkaClientConfigBuilder
             errors.Add($"{path}: RevocationTimeout ({Ms(options.RevocationTimeout)} ms) must be shorter than MaxPollInterval ({Ms(options.MaxPollInterval)} ms).");
         }
 
+        if (!Enum.IsDefined(options.OrderingMode))
+        {
+            errors.Add($"{path}: OrderingMode ({(int)options.OrderingMode}) is not a known mode; use Key, Partition or None.");
+        }
+
         CheckTopics(options.Topics, path, errors);
     }
 

@@ -3,6 +3,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Diagnostics.Internal;
+using ReliableKafka.Offsets.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
 
@@ -33,7 +34,7 @@ internal sealed class ConsumerEngine
 
     // When the buffer fills, polling first holds off this long for the lanes to drain before partitions are
     // paused: pausing makes librdkafka drop what it fetched ahead, which then has to be fetched again.
-    private static readonly TimeSpan BackpressureHold = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan DefaultBackpressureHold = TimeSpan.FromMilliseconds(250);
     private const int AtMostOnceBatchLimit = 500;
 
     // Records taken from librdkafka's already-fetched queue in one go before the lanes they went to are started.
@@ -47,24 +48,30 @@ internal sealed class ConsumerEngine
 
     private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMilliseconds(500);
 
+    // How long reading the previous owner's commit metadata may take when partitions are assigned.
+    private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
+
     private readonly KafkaClientConfig _config;
     private readonly ConsumerOptions _options;
     private readonly IRecordHandler _handler;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>> _consumerBuilder;
+    private readonly IGroupOffsetStore _offsetStore;
+    private readonly Action<Lane> _runLane;
+    private readonly List<PartitionState> _held = [];
     private readonly ILogger _logger;
     private readonly ILogger _librdkafkaLogger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _concurrency;
     private readonly Dictionary<TopicPartition, PartitionState> _partitions = [];
     private readonly ConcurrentQueue<PartitionState> _failures = new();
-    private readonly List<PartitionState> _lanesToStart = [];
+    private readonly List<Lane> _lanesToStart = [];
     private readonly ManualResetEventSlim _drained = new(initialState: false);
     private readonly int _lowMark;
     private volatile bool _holding;
     private readonly bool _atMostOnce;
     private int _buffered;
     private TopicPartition[] _assignment = [];
-    private bool _backpressure;
+    private bool _slowHandlers;
     private bool _pausesDirty;
     private long _lastCommit;
     private volatile Error? _fatalError;
@@ -81,14 +88,18 @@ internal sealed class ConsumerEngine
     /// Creates the builder of the Confluent consumer from the settings; tests pass a builder whose Build returns a
     /// scripted consumer (Confluent's builder exposes the configured handlers to subclasses for this purpose).
     /// </param>
+    /// <param name="offsetStore">Commits and reads offsets with metadata (librdkafka's, unless a test passes one).</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
         IRecordHandler handler,
         ILoggerFactory loggerFactory,
         TimeProvider time,
-        Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null)
+        Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null,
+        IGroupOffsetStore? offsetStore = null)
     {
+        _offsetStore = offsetStore ?? NativeGroupOffsetStore.Instance;
+        _runLane = lane => _ = RunLaneAsync(lane);
         _consumerBuilder = consumerBuilder ?? (settings => new ConsumerBuilder<byte[]?, byte[]?>(settings));
         _config = config;
         _options = options;
@@ -103,6 +114,12 @@ internal sealed class ConsumerEngine
 
     /// <summary>Gets the consumer's name.</summary>
     public string Name => _config.Name;
+
+    /// <summary>
+    /// Gets how long polling holds off for the handlers when the buffer is full before it pauses partitions
+    /// (250 ms). Tests shorten it to drive the paused path with fast handlers.
+    /// </summary>
+    internal TimeSpan BackpressureHold { get; init; } = DefaultBackpressureHold;
 
     /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
     public IReadOnlyList<TopicPartition> Assignment => Volatile.Read(ref _assignment);
@@ -152,7 +169,7 @@ internal sealed class ConsumerEngine
         var consumer = _consumerBuilder(_config.Values)
             .SetErrorHandler((_, error) => OnError(error))
             .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-            .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
+            .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
             .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
             .Build();
@@ -190,12 +207,13 @@ internal sealed class ConsumerEngine
     private void Poll(IConsumer<byte[]?, byte[]?> consumer)
     {
         TakeFailures();
+        ReleaseHolds();
         UpdateBackpressure();
         ReconcilePauses(consumer);
 
         try
         {
-            var result = consumer.Consume(_backpressure ? BackpressurePollTimeout : PollTimeout);
+            var result = consumer.Consume(_held.Count > 0 ? BackpressurePollTimeout : PollTimeout);
             if (result is { IsPartitionEOF: false })
             {
                 if (_atMostOnce)
@@ -238,19 +256,64 @@ internal sealed class ConsumerEngine
         }
     }
 
-    private bool Dispatch(ConsumeResult<byte[]?, byte[]?> record)
+    private bool Dispatch(ConsumeResult<byte[]?, byte[]?> record) =>
+        TryAdmit(record) is { } state && Enqueue(state, record);
+
+    /// <summary>
+    /// Decides whether the engine takes a fetched record now, and if so counts it in the buffer. A record refused
+    /// here is not registered, and librdkafka has moved past it: the partition pauses and, once it may take
+    /// records again, fetching restarts at the first record it refused.
+    /// </summary>
+    private PartitionState? TryAdmit(ConsumeResult<byte[]?, byte[]?> record)
     {
         if (!_partitions.TryGetValue(record.TopicPartition, out var state))
         {
-            return false;
+            return null;
+        }
+
+        if (state.Hold != HoldReasons.None || state.RefusedAt is not null)
+        {
+            state.Refuse(record);
+            return null;
+        }
+
+        if (!_atMostOnce && state.BeyondGapBound(record.Offset.Value))
+        {
+            HoldPartition(state, HoldReasons.Gap);
+            state.Refuse(record);
+            Log.GapFull(_logger, Name, record.TopicPartition, record.Offset.Value, state.Offsets.LowestUnfinished ?? 0);
+            return null;
+        }
+
+        // With slow handlers, no partition takes more than its share, so that a partition whose fetch arrives first
+        // cannot take the room that frees up from the others.
+        var share = FairShare;
+        var full = Volatile.Read(ref _buffered) >= _options.MaxBufferedRecords;
+        if (full || (_slowHandlers && state.Buffered >= share))
+        {
+            HoldPartition(state, state.Buffered >= share ? HoldReasons.Share : HoldReasons.Buffer);
+            state.Refuse(record);
+            return null;
         }
 
         Interlocked.Increment(ref _buffered);
-        var result = state.Enqueue(record);
-        if (result == PartitionState.EnqueueResult.Rejected)
+        return state;
+    }
+
+    /// <summary>Registers an admitted record and queues it in its lane (started after the dispatch batch).</summary>
+    private bool Enqueue(PartitionState state, ConsumeResult<byte[]?, byte[]?> record)
+    {
+        switch (state.Enqueue(record, out var lane))
         {
-            Interlocked.Decrement(ref _buffered);
-            return false;
+            case PartitionState.EnqueueResult.Rejected:
+                Release(1);
+                return false;
+            case PartitionState.EnqueueResult.Skipped:
+                Release(1);
+                return true;
+            case PartitionState.EnqueueResult.StartLane:
+                _lanesToStart.Add(lane!);
+                break;
         }
 
         if (_atMostOnce)
@@ -259,12 +322,68 @@ internal sealed class ConsumerEngine
             state.Offsets.Complete(record.Offset.Value);
         }
 
-        if (result == PartitionState.EnqueueResult.StartWorker)
+        return true;
+    }
+
+    /// <summary>Each partition's share of the buffer when it is full.</summary>
+    private int FairShare => Math.Max(1, _options.MaxBufferedRecords / Math.Max(1, _partitions.Count));
+
+    private void HoldPartition(PartitionState state, HoldReasons reason)
+    {
+        if (state.Hold == HoldReasons.None)
         {
-            _lanesToStart.Add(state);
+            _held.Add(state);
         }
 
-        return true;
+        state.Hold |= reason;
+        _pausesDirty = true;
+    }
+
+    /// <summary>Lets held partitions take records again once the reason passed (they resume where they stopped).</summary>
+    private void ReleaseHolds()
+    {
+        if (_held.Count == 0)
+        {
+            return;
+        }
+
+        // Room in a full buffer goes to the partitions that have waited longest (the list is in hold order; a
+        // partition held again goes to its end), one share per partition, so that none is starved by others
+        // whose fetches happen to arrive first.
+        var share = FairShare;
+        var room = _options.MaxBufferedRecords - Volatile.Read(ref _buffered);
+        _held.RemoveAll(state =>
+        {
+            if (!_partitions.TryGetValue(state.TopicPartition, out var current) || !ReferenceEquals(current, state))
+            {
+                return true;
+            }
+
+            var next = state.NextPosition?.Offset.Value ?? 0;
+            if ((state.Hold & HoldReasons.Gap) != 0 && (state.Offsets.LowestUnfinished is not { } lowest || next - lowest < OffsetGapCodec.MaxSpan / 2))
+            {
+                state.Hold &= ~HoldReasons.Gap;
+            }
+
+            if ((state.Hold & HoldReasons.Share) != 0 && state.Buffered <= share / 2)
+            {
+                state.Hold &= ~HoldReasons.Share;
+            }
+
+            if (state.Hold == HoldReasons.Buffer && room >= Math.Max(1, share / 2))
+            {
+                state.Hold = HoldReasons.None;
+                room -= share;
+            }
+
+            if (state.Hold != HoldReasons.None)
+            {
+                return false;
+            }
+
+            _pausesDirty = true;
+            return true;
+        });
     }
 
     /// <summary>
@@ -273,10 +392,9 @@ internal sealed class ConsumerEngine
     /// </summary>
     private void StartPendingLanes()
     {
-        foreach (var state in _lanesToStart)
+        foreach (var lane in _lanesToStart)
         {
-            state.LaneWorkItem ??= new LaneWorkItem(this, state);
-            ThreadPool.UnsafeQueueUserWorkItem(state.LaneWorkItem, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(lane, preferLocal: false);
         }
 
         _lanesToStart.Clear();
@@ -294,54 +412,71 @@ internal sealed class ConsumerEngine
             }
         }
 
-        var owned = batch.Where(r => _partitions.TryGetValue(r.TopicPartition, out var s) && !s.Stopped).ToList();
-        var ranges = owned
-            .GroupBy(r => r.TopicPartition)
-            .Select(g => (Partition: g.Key, First: g.Min(r => r.Offset.Value), Next: g.Max(r => r.Offset.Value) + 1))
+        // Only records the engine takes are committed: a refused one is fetched again and committed then.
+        var admitted = new List<(PartitionState State, ConsumeResult<byte[]?, byte[]?> Record)>(batch.Count);
+        foreach (var record in batch)
+        {
+            if (_partitions.TryGetValue(record.TopicPartition, out var owner) && owner.Stopped)
+            {
+                continue; // being let go: not this member's to commit
+            }
+
+            if (TryAdmit(record) is { } state)
+            {
+                admitted.Add((state, record));
+            }
+        }
+
+        var ranges = admitted
+            .GroupBy(a => a.State)
+            .Select(g => (State: g.Key, First: g.MinBy(a => a.Record.Offset.Value).Record, Next: Math.Max(g.Max(a => a.Record.Offset.Value) + 1, g.Key.LastCommitted?.Offset ?? 0)))
             .ToList();
         if (ranges.Count == 0)
         {
             return;
         }
 
-        var offsets = ranges.Select(r => new TopicPartitionOffset(r.Partition, r.Next)).ToList();
         try
         {
-            consumer.Commit(offsets);
+            _offsetStore.Commit(consumer, [.. ranges.Select(r => new OffsetCommit(r.State.TopicPartition, r.Next, null, null))]);
         }
         catch (KafkaException e)
         {
+            // Nothing was taken: each partition fetches again from its first admitted record.
             Log.AtMostOnceCommitFailed(_logger, Name, e.Error.Reason);
+            Release(admitted.Count);
             foreach (var range in ranges)
             {
-                consumer.Seek(new TopicPartitionOffset(range.Partition, range.First));
+                range.State.Refuse(range.First);
             }
 
+            _pausesDirty = true;
             return;
         }
 
         foreach (var range in ranges)
         {
-            _partitions[range.Partition].LastCommitted = range.Next;
+            range.State.LastCommitted = (range.Next, null);
         }
 
-        foreach (var record in owned)
+        foreach (var (state, record) in admitted)
         {
-            Dispatch(record);
+            Enqueue(state, record);
         }
 
         StartPendingLanes();
     }
 
-    private async Task RunLaneAsync(PartitionState state)
+    private async Task RunLaneAsync(Lane lane)
     {
+        var state = lane.Partition;
         while (true)
         {
-            if (!state.TryDequeue(out var record, out var dropped))
+            if (!state.TryDequeue(lane, out var record, out var dropped))
             {
                 if (dropped > 0)
                 {
-                    Release(dropped);
+                    Release(state, dropped);
                 }
 
                 return;
@@ -396,7 +531,7 @@ internal sealed class ConsumerEngine
         }
         finally
         {
-            Release(1);
+            Release(state, 1);
         }
     }
 
@@ -412,19 +547,21 @@ internal sealed class ConsumerEngine
     }
 
     /// <summary>
-    /// Keeps at most MaxBufferedRecords records fetched but unfinished. When the buffer is full, polling holds off
-    /// (up to <see cref="BackpressureHold"/>) until the lanes drained it to half; if they did not, the partitions
-    /// are paused (the member stays in the group) until they have, then resumed.
+    /// Keeps at most MaxBufferedRecords records fetched but unfinished. When the buffer is full, polling first
+    /// holds off (up to <see cref="BackpressureHold"/>) for the handlers to drain it to half: with fast handlers
+    /// that is all it takes, and librdkafka keeps what it fetched ahead. If they did not (slow handlers), the
+    /// partitions holding at least their fair share of the buffer are paused, and any record that would overfill
+    /// it is left untaken (its partition pauses and later resumes right there), so that partitions short of
+    /// records get the room as it frees up: every partition keeps its handlers busy.
     /// </summary>
     private void UpdateBackpressure()
     {
         var buffered = Volatile.Read(ref _buffered);
-        if (_backpressure)
+        if (_slowHandlers)
         {
-            if (buffered <= _lowMark)
+            if (buffered <= _lowMark && !_held.Any(s => (s.Hold & (HoldReasons.Share | HoldReasons.Buffer)) != 0))
             {
-                _backpressure = false;
-                _pausesDirty = true;
+                _slowHandlers = false;
                 Log.BackpressureOff(_logger, Name, buffered);
             }
 
@@ -436,12 +573,16 @@ internal sealed class ConsumerEngine
             return;
         }
 
+        _slowHandlers = true;
         buffered = Volatile.Read(ref _buffered);
-        if (buffered >= _options.MaxBufferedRecords)
+        Log.BackpressureOn(_logger, Name, buffered, _options.MaxBufferedRecords);
+        var share = FairShare;
+        foreach (var state in _partitions.Values)
         {
-            _backpressure = true;
-            _pausesDirty = true;
-            Log.BackpressureOn(_logger, Name, buffered, _options.MaxBufferedRecords);
+            if (state.Buffered >= share)
+            {
+                HoldPartition(state, HoldReasons.Share);
+            }
         }
     }
 
@@ -461,6 +602,12 @@ internal sealed class ConsumerEngine
     }
 
     /// <summary>Counts a record as finished (or dropped) and wakes a holding poll loop once the buffer is down to half.</summary>
+    private void Release(PartitionState state, int records)
+    {
+        state.Release(records);
+        Release(records);
+    }
+
     private void Release(int records)
     {
         if (Interlocked.Add(ref _buffered, -records) <= _lowMark && _holding)
@@ -480,9 +627,10 @@ internal sealed class ConsumerEngine
         _pausesDirty = false;
         var pause = new List<PartitionState>();
         var resume = new List<PartitionState>();
+        var rewind = new List<PartitionState>();
         foreach (var state in _partitions.Values)
         {
-            var paused = _backpressure || state.Failed;
+            var paused = state.Failed || state.Hold != HoldReasons.None;
             if (paused && !state.PausedInClient)
             {
                 pause.Add(state);
@@ -491,10 +639,16 @@ internal sealed class ConsumerEngine
             {
                 resume.Add(state);
             }
+            else if (!paused && state.RefusedAt is not null)
+            {
+                // Held and let go again before the pause took effect: only the refused records need fetching again.
+                rewind.Add(state);
+            }
         }
 
         Apply(pause, paused: true);
         Apply(resume, paused: false);
+        RestartFetching(consumer, rewind);
 
         void Apply(List<PartitionState> states, bool paused)
         {
@@ -527,17 +681,18 @@ internal sealed class ConsumerEngine
     }
 
     /// <summary>
-    /// After a resume, librdkafka's broker thread notices the partition only on its next idle wake-up, up to a
-    /// second later (rd_kafka_max_block_ms), which would stall every backpressure cycle. Seeking to the
-    /// position the partition was paused at (the application position librdkafka itself resumes from: the
-    /// last record handed out + 1, with its leader epoch) restarts fetching at once, and neither skips nor
-    /// repeats a record. A partition that has handed out nothing yet resumes from librdkafka's own position.
+    /// Seeks resumed partitions back to the first record they refused, which librdkafka has already moved past.
+    /// A resumed partition that refused nothing is sought to its own position (the last record handed out + 1,
+    /// with its leader epoch, which is where librdkafka resumes anyway): after a resume, librdkafka's broker
+    /// thread notices the partition only on its next idle wake-up, up to a second later (rd_kafka_max_block_ms),
+    /// and the seek restarts fetching at once. Neither skips nor repeats a record. A seek that fails for a
+    /// partition that refused records is tried again at the next poll; its records stay refused until then.
     /// </summary>
     private void RestartFetching(IConsumer<byte[]?, byte[]?> consumer, List<PartitionState> states)
     {
         foreach (var state in states)
         {
-            if (state.NextPosition is not { } position)
+            if ((state.RefusedAt ?? state.NextPosition) is not { } position)
             {
                 continue;
             }
@@ -545,11 +700,12 @@ internal sealed class ConsumerEngine
             try
             {
                 consumer.Seek(position);
+                state.Rewound();
             }
             catch (KafkaException e)
             {
-                // Fetching still resumes, only later.
                 OnError(e.Error);
+                _pausesDirty |= state.RefusedAt is not null;
             }
         }
     }
@@ -605,12 +761,19 @@ internal sealed class ConsumerEngine
     /// </summary>
     private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason)
     {
-        var pending = new List<(PartitionState State, long Offset)>();
+        var pending = new List<(PartitionState State, OffsetCommit Commit)>();
         foreach (var state in states)
         {
-            if (state.Offsets.Committable is { } offset && offset != state.LastCommitted)
+            var (committable, finished) = state.Offsets.Snapshot();
+            if (committable is not { } offset)
             {
-                pending.Add((state, offset));
+                continue;
+            }
+
+            var metadata = _atMostOnce ? null : EncodeFinished(state, offset, finished);
+            if (state.LastCommitted != (offset, metadata))
+            {
+                pending.Add((state, new OffsetCommit(state.TopicPartition, offset, null, metadata)));
             }
         }
 
@@ -619,38 +782,49 @@ internal sealed class ConsumerEngine
             return null;
         }
 
-        var offsets = pending.Select(p => new TopicPartitionOffset(p.State.TopicPartition, p.Offset)).ToList();
+        var offsets = pending.Select(p => new TopicPartitionOffset(p.Commit.Partition, p.Commit.Offset)).ToList();
         try
         {
-            consumer.Commit(offsets);
-            pending.ForEach(p => p.State.LastCommitted = p.Offset);
+            _offsetStore.Commit(consumer, [.. pending.Select(p => p.Commit)]);
+            pending.ForEach(p => p.State.LastCommitted = (p.Commit.Offset, p.Commit.Metadata));
             Log.Committed(_logger, Name, offsets, reason);
             return null;
         }
         catch (TopicPartitionOffsetException e)
         {
             var failed = new List<TopicPartitionOffset>();
-            foreach (var (state, offset) in pending)
+            foreach (var (state, commit) in pending)
             {
                 if (e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition) is { Error.IsError: false })
                 {
-                    state.LastCommitted = offset;
+                    state.LastCommitted = (commit.Offset, commit.Metadata);
                 }
                 else
                 {
-                    failed.Add(new TopicPartitionOffset(state.TopicPartition, offset));
+                    failed.Add(new TopicPartitionOffset(state.TopicPartition, commit.Offset));
                 }
             }
 
             return failed.Count == 0 ? null : (e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error, failed);
         }
-        catch (KafkaException e) when (e.Error.Code == ErrorCode.Local_NoOffset)
-        {
-            return null;
-        }
         catch (KafkaException e)
         {
             return (e.Error, offsets);
+        }
+    }
+
+    /// <summary>The commit metadata: which records beyond the watermark finished (null when none).</summary>
+    private string? EncodeFinished(PartitionState state, long watermark, List<long> finished)
+    {
+        try
+        {
+            return OffsetGapCodec.Encode(watermark, finished);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // Cannot happen while the gap bound holds; committing the watermark alone is still safe.
+            Log.MetadataNotWritten(_logger, Name, state.TopicPartition, e.Message);
+            return null;
         }
     }
 
@@ -736,12 +910,12 @@ internal sealed class ConsumerEngine
         Log.ConsumerStopped(_logger, Name);
     }
 
-    private void OnAssigned(List<TopicPartition> partitions)
+    private void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
     {
         Log.PartitionsAssigned(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
-            var state = new PartitionState(partition);
+            var state = new PartitionState(partition, _options.OrderingMode, _runLane);
             if (_stopping)
             {
                 // Assigned during a graceful stop: nothing of it is handled.
@@ -753,6 +927,51 @@ internal sealed class ConsumerEngine
 
         Volatile.Write(ref _assignment, [.. _partitions.Keys]);
         _pausesDirty = true;
+        if (!_atMostOnce && partitions.Count > 0 && !_stopping)
+        {
+            ResumeWhereThePreviousOwnerLeftOff(consumer, partitions);
+        }
+    }
+
+    /// <summary>
+    /// Reads the committed metadata of newly assigned partitions, so that records a previous owner finished
+    /// beyond the committed offset are not handled again. Unreadable, foreign or stale metadata is ignored with
+    /// a warning: those records are then handled again (at least once).
+    /// </summary>
+    private void ResumeWhereThePreviousOwnerLeftOff(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
+    {
+        IReadOnlyList<CommittedOffset> committed;
+        try
+        {
+            committed = _offsetStore.ReadCommitted(consumer, partitions, CommittedReadTimeout);
+        }
+        catch (KafkaException e)
+        {
+            Log.CommittedReadFailed(_logger, Name, partitions, e.Error);
+            return;
+        }
+
+        foreach (var entry in committed)
+        {
+            if (entry.Metadata is null || !_partitions.TryGetValue(entry.Partition, out var state))
+            {
+                continue;
+            }
+
+            if (!OffsetGapCodec.TryDecode(entry.Metadata, out var watermark, out var finished, out var error))
+            {
+                Log.MetadataIgnored(_logger, Name, entry.Partition, error ?? "unreadable");
+            }
+            else if (watermark != entry.Offset)
+            {
+                Log.MetadataIgnored(_logger, Name, entry.Partition, $"it describes offset {watermark}, the committed offset is {entry.Offset}");
+            }
+            else
+            {
+                state.SkipFinished(finished);
+                Log.ResumingPastFinished(_logger, Name, entry.Partition, entry.Offset, finished.Length);
+            }
+        }
     }
 
     private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> partitions)
@@ -825,11 +1044,5 @@ internal sealed class ConsumerEngine
         {
             throw new KafkaException(error);
         }
-    }
-
-    /// <summary>Runs a partition's lane on the thread pool; one instance per assignment, reused for every wake-up.</summary>
-    private sealed class LaneWorkItem(ConsumerEngine engine, PartitionState state) : IThreadPoolWorkItem
-    {
-        public void Execute() => _ = engine.RunLaneAsync(state);
     }
 }

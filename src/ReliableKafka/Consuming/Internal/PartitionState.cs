@@ -5,8 +5,8 @@ namespace ReliableKafka.Consuming.Internal;
 
 /// <summary>
 /// One assigned partition for the time this member owns it (a new instance per assignment, so that results
-/// finishing after the partition was revoked land in a retired instance and are never committed). Holds the
-/// partition's lane: records queued in offset order and handled one at a time by a worker task.
+/// finishing after the partition was revoked land in a retired instance and are never committed). Routes each
+/// record to its lane by the ordering mode and tracks its offsets.
 /// </summary>
 /// <remarks>
 /// Not disposable on purpose: a retired instance can still be referenced by an abandoned handler, and neither
@@ -14,33 +14,36 @@ namespace ReliableKafka.Consuming.Internal;
 /// an unmanaged resource.
 /// </remarks>
 #pragma warning disable CA1001 // See remarks.
-internal sealed class PartitionState(TopicPartition topicPartition)
+internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode mode, Action<Lane> runLane)
 #pragma warning restore CA1001
 {
     private readonly object _gate = new();
-    private readonly Queue<ConsumeResult<byte[]?, byte[]?>> _queue = new();
+    private readonly Dictionary<byte[], Lane> _keyLanes = new(ByteArrayComparer.Instance);
     private readonly ManualResetEventSlim _idle = new(initialState: true);
-    private bool _running;
+    private Lane? _partitionLane;
+    private HashSet<long>? _finishedByPreviousOwner;
+    private int _runningLanes;
+    private int _buffered;
     private bool _stopped;
     private volatile bool _failed;
 
     /// <summary>What <see cref="Enqueue"/> did with a record.</summary>
     internal enum EnqueueResult
     {
-        /// <summary>Queued behind a running worker.</summary>
+        /// <summary>Queued behind a running record of its lane.</summary>
         Queued,
 
-        /// <summary>Queued, and the lane was idle: the caller starts a worker.</summary>
-        StartWorker,
+        /// <summary>Queued in an idle lane: the caller starts the lane.</summary>
+        StartLane,
 
-        /// <summary>Not queued: the partition is stopping or failed, or the offset was dispatched before.</summary>
+        /// <summary>Finished already by a previous owner (commit metadata): counted as finished, not handled.</summary>
+        Skipped,
+
+        /// <summary>Not taken: the partition is stopping or failed, or the offset was dispatched before.</summary>
         Rejected,
     }
 
     public TopicPartition TopicPartition { get; } = topicPartition;
-
-    /// <summary>Gets or sets what runs this partition's lane on the thread pool (one reusable work item per assignment).</summary>
-    public IThreadPoolWorkItem? LaneWorkItem { get; set; }
 
     public PartitionOffsetTracker Offsets { get; } = new();
 
@@ -66,66 +69,133 @@ internal sealed class PartitionState(TopicPartition topicPartition)
     public bool PausedInClient { get; set; }
 
     /// <summary>
-    /// Gets the position after the last record handed to this lane (its offset + 1 and its leader epoch), or
-    /// <see langword="null"/> before the first one (poll thread only). It equals librdkafka's application position.
+    /// Gets or sets why the partition takes no records for now (poll thread only). A record refused while held
+    /// is not registered; the partition is paused and fetching restarts at <see cref="RefusedAt"/>, so it comes again.
+    /// </summary>
+    public HoldReasons Hold { get; set; }
+
+    /// <summary>
+    /// Gets the first record refused since fetching last restarted (its offset and leader epoch), or
+    /// <see langword="null"/> (poll thread only). librdkafka has already moved past it, so until the engine seeks
+    /// back here every later record of the partition is refused as well: none is ever skipped.
+    /// </summary>
+    public TopicPartitionOffset? RefusedAt { get; private set; }
+
+    /// <summary>Remembers that a fetched record was not taken (see <see cref="RefusedAt"/>; the lowest one counts).</summary>
+    public void Refuse(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        if (RefusedAt is null || record.Offset.Value < RefusedAt.Offset.Value)
+        {
+            RefusedAt = new TopicPartitionOffset(TopicPartition, record.Offset, record.LeaderEpoch);
+        }
+    }
+
+    /// <summary>Records that fetching restarted at <see cref="RefusedAt"/>.</summary>
+    public void Rewound() => RefusedAt = null;
+
+    /// <summary>Gets the number of this partition's records taken and not finished (queued or running).</summary>
+    public int Buffered => Volatile.Read(ref _buffered);
+
+    /// <summary>
+    /// Gets the position after the last record taken (its offset + 1 and its leader epoch), or <see langword="null"/>
+    /// before the first one (poll thread only). It equals librdkafka's application position.
     /// </summary>
     public TopicPartitionOffset? NextPosition { get; private set; }
 
-    /// <summary>Gets or sets the offset last committed for this partition by this member (poll thread only).</summary>
-    public long? LastCommitted { get; set; }
+    /// <summary>Gets or sets the offset and metadata last committed for this partition by this member (poll thread only).</summary>
+    public (long Offset, string? Metadata)? LastCommitted { get; set; }
 
-    /// <summary>Registers a record with the offset tracker and queues it.</summary>
-    public EnqueueResult Enqueue(ConsumeResult<byte[]?, byte[]?> record)
+    /// <summary>Remembers records a previous owner finished beyond the committed offset (read from the commit metadata).</summary>
+    public void SkipFinished(IEnumerable<long> offsets)
     {
         lock (_gate)
         {
-            if (_stopped || _failed || !Offsets.Register(record.Offset.Value))
+            _finishedByPreviousOwner = [.. offsets];
+        }
+    }
+
+    /// <summary>Whether a record at <paramref name="offset"/> would finish too far beyond the watermark for the metadata bound.</summary>
+    public bool BeyondGapBound(long offset) => Offsets.LowestUnfinished is { } lowest && offset - lowest >= OffsetGapCodec.MaxSpan;
+
+    /// <summary>Counts records of this partition that finished or were dropped.</summary>
+    public void Release(int records) => Interlocked.Add(ref _buffered, -records);
+
+    /// <summary>Registers a record with the offset tracker and queues it in its lane.</summary>
+    public EnqueueResult Enqueue(ConsumeResult<byte[]?, byte[]?> record, out Lane? laneToStart)
+    {
+        laneToStart = null;
+        lock (_gate)
+        {
+            var offset = record.Offset.Value;
+            if (_stopped || _failed || !Offsets.Register(offset))
             {
                 return EnqueueResult.Rejected;
             }
 
-            _queue.Enqueue(record);
-            NextPosition = new TopicPartitionOffset(TopicPartition, new Offset(record.Offset.Value + 1), record.LeaderEpoch);
-            if (_running)
+            NextPosition = new TopicPartitionOffset(TopicPartition, new Offset(offset + 1), record.LeaderEpoch);
+            if (_finishedByPreviousOwner is { } finished && finished.Remove(offset))
+            {
+                Offsets.Complete(offset);
+                return EnqueueResult.Skipped;
+            }
+
+            var lane = LaneFor(record.Message.Key);
+            lane.Records.Enqueue(record);
+            Interlocked.Increment(ref _buffered);
+            if (lane.Running)
             {
                 return EnqueueResult.Queued;
             }
 
-            _running = true;
-            _idle.Reset();
-            return EnqueueResult.StartWorker;
+            lane.Running = true;
+            if (_runningLanes++ == 0)
+            {
+                _idle.Reset();
+            }
+
+            laneToStart = lane;
+            return EnqueueResult.StartLane;
         }
     }
 
     /// <summary>
-    /// Takes the next record for the worker. Returns false when the worker must end: the queue is empty, or
-    /// the partition stopped or failed, in which case the queued records are dropped (<paramref name="dropped"/>
-    /// says how many; they stay unfinished, so they are never committed).
+    /// Takes the next record of a lane. Returns false when the lane ends: it is empty, or the partition stopped or
+    /// failed, in which case its queued records are dropped (<paramref name="dropped"/> says how many; they stay
+    /// unfinished, so they are never committed).
     /// </summary>
-    public bool TryDequeue(out ConsumeResult<byte[]?, byte[]?> record, out int dropped)
+    public bool TryDequeue(Lane lane, out ConsumeResult<byte[]?, byte[]?> record, out int dropped)
     {
         lock (_gate)
         {
             dropped = 0;
-            if (!_stopped && !_failed && _queue.TryDequeue(out var next))
+            if (!_stopped && !_failed && lane.Records.TryDequeue(out var next))
             {
                 record = next;
                 return true;
             }
 
-            dropped = _queue.Count;
-            _queue.Clear();
-            _running = false;
-            _idle.Set();
+            dropped = lane.Records.Count;
+            lane.Records.Clear();
+            lane.Running = false;
+            if (lane.Key is { } key && _keyLanes.TryGetValue(key, out var current) && ReferenceEquals(current, lane))
+            {
+                _keyLanes.Remove(key); // idle and empty: the next record of this key gets a new lane
+            }
+
+            if (--_runningLanes == 0)
+            {
+                _idle.Set();
+            }
+
             record = null!;
             return false;
         }
     }
 
-    /// <summary>Marks the partition failed at a record; the worker drops the records queued behind it.</summary>
+    /// <summary>Marks the partition failed at a record; its lanes drop the records queued behind running ones.</summary>
     public void Fail() => _failed = true;
 
-    /// <summary>Stops the lane: queued records are dropped and no new handler starts; a running one may finish.</summary>
+    /// <summary>Stops the partition: queued records are dropped and no new handler starts; running ones may finish.</summary>
     public void Stop()
     {
         lock (_gate)
@@ -136,4 +206,40 @@ internal sealed class PartitionState(TopicPartition topicPartition)
 
     /// <summary>Waits until no handler of this partition runs.</summary>
     public bool WaitIdle(TimeSpan timeout) => _idle.Wait(timeout);
+
+    private Lane LaneFor(byte[]? key)
+    {
+        switch (mode)
+        {
+            case OrderingMode.None:
+                return new Lane(this, null, runLane);
+            case OrderingMode.Key when key is not null:
+                if (!_keyLanes.TryGetValue(key, out var lane))
+                {
+                    lane = new Lane(this, key, runLane);
+                    _keyLanes.Add(key, lane);
+                }
+
+                return lane;
+            default:
+                return _partitionLane ??= new Lane(this, null, runLane);
+        }
+    }
+}
+
+/// <summary>Why a partition takes no records for now.</summary>
+[Flags]
+internal enum HoldReasons
+{
+    /// <summary>Takes records.</summary>
+    None = 0,
+
+    /// <summary>Records finished beyond its watermark would not fit the commit metadata.</summary>
+    Gap = 1,
+
+    /// <summary>With slow handlers, it holds its fair share of the buffer; released when down to half of that.</summary>
+    Share = 2,
+
+    /// <summary>The consumer's buffer is full; released when there is room for half a share again.</summary>
+    Buffer = 4,
 }

@@ -67,10 +67,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 2012, Level = LogLevel.Critical, Message = "Consumer {Consumer} hit a fatal error and stops: {ErrorCode}: {Reason}")]
     public static partial void ConsumerFatalError(ILogger logger, string consumer, ErrorCode errorCode, string reason);
 
-    [LoggerMessage(EventId = 2013, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered (limit {Limit}); fetching paused")]
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered (limit {Limit}) and the handlers are not catching up; partitions with their share of the buffer are paused")]
     public static partial void BackpressureOn(ILogger logger, string consumer, int buffered, int limit);
 
-    [LoggerMessage(EventId = 2014, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered; fetching resumed")]
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Buffered} records buffered; every partition takes records again")]
     public static partial void BackpressureOff(ILogger logger, string consumer, int buffered);
 
     [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Consumer {Consumer} stopped")]
@@ -87,6 +87,21 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2019, Level = LogLevel.Warning, Message = "Consumer {Consumer} was stopped without committing or leaving its group (simulated crash)")]
     public static partial void ConsumerCrashed(ILogger logger, string consumer);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Topic} [{Partition}] stops taking records at @{Offset}: records finished beyond its watermark @{Watermark} would not fit the commit metadata; it resumes when the watermark moves")]
+    private static partial void GapFullCore(ILogger logger, string consumer, string topic, int partition, long offset, long watermark);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the commit metadata of {Topic} [{Partition}] is ignored ({Reason}); records that finished beyond the committed offset before are handled again")]
+    private static partial void MetadataIgnoredCore(ILogger logger, string consumer, string topic, int partition, string reason);
+
+    [LoggerMessage(EventId = 2023, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not read the committed offsets of {Partitions}: {ErrorCode}: {Reason}; records that finished beyond them before are handled again")]
+    private static partial void CommittedReadFailedCore(ILogger logger, string consumer, string partitions, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 2024, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] resumes at @{Offset}, skipping {Count} later record(s) finished before")]
+    private static partial void ResumingPastFinishedCore(ILogger logger, string consumer, string topic, int partition, long offset, int count);
+
+    [LoggerMessage(EventId = 2025, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the finished records of {Topic} [{Partition}] beyond its watermark were not written to the commit metadata ({Reason}); they would be handled again after a restart")]
+    private static partial void MetadataNotWrittenCore(ILogger logger, string consumer, string topic, int partition, string reason);
 
     [LoggerMessage(EventId = 3001, Message = "librdkafka {Client} {Facility}: {Message}")]
     public static partial void Librdkafka(ILogger logger, LogLevel level, string client, string facility, string message);
@@ -172,6 +187,30 @@ internal static partial class Log
         }
     }
 
+    public static void GapFull(ILogger logger, string consumer, TopicPartition partition, long offset, long watermark)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            GapFullCore(logger, consumer, partition.Topic, partition.Partition.Value, offset, watermark);
+        }
+    }
+
+    public static void MetadataIgnored(ILogger logger, string consumer, TopicPartition partition, string reason) =>
+        MetadataIgnoredCore(logger, consumer, partition.Topic, partition.Partition.Value, reason);
+
+    public static void CommittedReadFailed(ILogger logger, string consumer, IEnumerable<TopicPartition> partitions, Error error)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            CommittedReadFailedCore(logger, consumer, Describe(partitions), error.Code, error.Reason);
+        }
+    }
+
+    public static void ResumingPastFinished(ILogger logger, string consumer, TopicPartition partition, long offset, int count) =>
+        ResumingPastFinishedCore(logger, consumer, partition.Topic, partition.Partition.Value, offset, count);
+
+    public static void MetadataNotWritten(ILogger logger, string consumer, TopicPartition partition, string reason) =>
+        MetadataNotWrittenCore(logger, consumer, partition.Topic, partition.Partition.Value, reason);
 #pragma warning restore CA1873
 
     /// <summary>Renders partitions as <c>orders [0], orders [3]</c>.</summary>

@@ -51,6 +51,44 @@ internal sealed class PartitionOffsetTracker
         }
     }
 
+    /// <summary>Gets the lowest registered offset that has not finished, or <see langword="null"/> when none is pending.</summary>
+    public long? LowestUnfinished
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _count > 0 ? _offsets[_head] : null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes the committable offset together with the offsets beyond it that have finished (ascending), consistently.
+    /// </summary>
+    public (long? Committable, List<long> FinishedBeyond) Snapshot()
+    {
+        lock (_gate)
+        {
+            var finished = new List<long>();
+            if (_count == 0)
+            {
+                return (_lastRegistered >= 0 ? _lastRegistered + 1 : null, finished);
+            }
+
+            for (var i = 1; i < _count; i++)
+            {
+                var index = (_head + i) % _offsets.Length;
+                if (_finished[index])
+                {
+                    finished.Add(_offsets[index]);
+                }
+            }
+
+            return (_offsets[_head], finished);
+        }
+    }
+
     /// <summary>Registers a dispatched record. Returns false (and changes nothing) for an offset at or below one registered before.</summary>
     public bool Register(long offset)
     {

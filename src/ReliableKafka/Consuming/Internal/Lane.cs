@@ -1,0 +1,21 @@
+using Confluent.Kafka;
+
+namespace ReliableKafka.Consuming.Internal;
+
+/// <summary>
+/// Records handled one at a time, in offset order: those of one key (Key mode), of one partition (Partition
+/// mode, and keyless records in Key mode), or a single record (None mode). A lane runs on the thread pool only
+/// while it has records; its state is guarded by its partition's lock.
+/// </summary>
+internal sealed class Lane(PartitionState partition, byte[]? key, Action<Lane> run) : IThreadPoolWorkItem
+{
+    public PartitionState Partition { get; } = partition;
+
+    public byte[]? Key { get; } = key;
+
+    public Queue<ConsumeResult<byte[]?, byte[]?>> Records { get; } = new();
+
+    public bool Running { get; set; }
+
+    public void Execute() => run(this);
+}

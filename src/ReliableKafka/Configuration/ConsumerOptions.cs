@@ -116,6 +116,16 @@ public sealed class ConsumerOptions
     [OptionRange(1, 10_000_000)]
     public int MaxBufferedRecords { get; set; } = 1000;
 
+    /// <summary>Gets the in-place retries of a failing handler (AtLeastOnce; under AtMostOnce a failure is logged and not retried).</summary>
+    public RetryOptions Retry { get; } = new();
+
+    /// <summary>Gets or sets what happens to a record that still fails after its retries, or cannot be deserialized (AtLeastOnce).</summary>
+    /// <value>The default is <see cref="ReliableKafka.FailurePolicy.DeadLetter"/>.</value>
+    public FailurePolicy FailurePolicy { get; set; } = FailurePolicy.DeadLetter;
+
+    /// <summary>Gets where and how failed records are dead-lettered (<see cref="ReliableKafka.FailurePolicy.DeadLetter"/>).</summary>
+    public DeadLetterOptions DeadLetter { get; } = new();
+
     /// <summary>Gets or sets how partitions are spread over the group's members (partition.assignment.strategy).</summary>
     /// <value>
     /// The default is <see cref="Confluent.Kafka.PartitionAssignmentStrategy.CooperativeSticky"/>: a rebalance moves only the

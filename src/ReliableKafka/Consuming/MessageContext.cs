@@ -61,6 +61,9 @@ public sealed class MessageContext<TKey, TValue>
     /// <summary>Gets the consumer group.</summary>
     public string GroupId { get; }
 
+    /// <summary>Gets which attempt this is for the record: 1 the first time, 2 on the first retry (see <see cref="ConsumerOptions.Retry"/>).</summary>
+    public int Attempt { get; internal set; } = 1;
+
     /// <summary>Gets the token that fires when the handler should give up (see <see cref="IMessageHandler{TKey, TValue}.HandleAsync"/>).</summary>
     public CancellationToken CancellationToken { get; }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using ReliableKafka;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.DependencyInjection.Internal;
+using ReliableKafka.Failures.Internal;
 using ReliableKafka.Producing.Internal;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,10 @@ public static class ReliableKafkaServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReliableKafkaOptions>, ReliableKafkaOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ProducerClientRegistry(
+            sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),
+            sp.GetLoggerFactory()));
+
+        services.TryAddSingleton<IDeadLetterRedriver>(sp => new DeadLetterRedriver(
             sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),
             sp.GetLoggerFactory()));
 

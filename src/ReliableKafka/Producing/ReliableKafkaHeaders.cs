@@ -8,4 +8,34 @@ public static class ReliableKafkaHeaders
     /// one already; the idempotent consumer uses it to recognise a message delivered twice.
     /// </summary>
     public const string MessageId = "reliablekafka-message-id";
+
+    /// <summary>Dead-letter records: the topic the record was consumed from.</summary>
+    public const string DeadLetterOriginalTopic = "reliablekafka-dlt-original-topic";
+
+    /// <summary>Dead-letter records: the partition the record was consumed from (decimal text).</summary>
+    public const string DeadLetterOriginalPartition = "reliablekafka-dlt-original-partition";
+
+    /// <summary>Dead-letter records: the record's offset in its original partition (decimal text).</summary>
+    public const string DeadLetterOriginalOffset = "reliablekafka-dlt-original-offset";
+
+    /// <summary>Dead-letter records: the record's original timestamp, in Unix milliseconds (decimal text).</summary>
+    public const string DeadLetterOriginalTimestamp = "reliablekafka-dlt-original-timestamp";
+
+    /// <summary>Dead-letter records: the consumer group that failed to process the record.</summary>
+    public const string DeadLetterConsumerGroup = "reliablekafka-dlt-consumer-group";
+
+    /// <summary>Dead-letter records: the full name of the last exception's type.</summary>
+    public const string DeadLetterExceptionType = "reliablekafka-dlt-exception-type";
+
+    /// <summary>Dead-letter records: the last exception's message, truncated to <see cref="DeadLetterOptions.MaxErrorMessageLength"/> characters.</summary>
+    public const string DeadLetterExceptionMessage = "reliablekafka-dlt-exception-message";
+
+    /// <summary>Dead-letter records: how many times the handler ran (0 when the record could not be deserialized).</summary>
+    public const string DeadLetterAttempts = "reliablekafka-dlt-attempts";
+
+    /// <summary>Dead-letter records: when the record was dead-lettered (ISO 8601, UTC).</summary>
+    public const string DeadLetterFailedAt = "reliablekafka-dlt-failed-at";
+
+    /// <summary>How many times a record was sent back from a dead-letter topic by <see cref="IDeadLetterRedriver"/> (decimal text).</summary>
+    public const string RedriveCount = "reliablekafka-redrive-count";
 }

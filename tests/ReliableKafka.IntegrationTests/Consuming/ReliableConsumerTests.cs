@@ -38,7 +38,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         }
 
         _probe.MaxConcurrentPerKey.Should().Be(1, "a key's records run one at a time");
-        KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 4).Should().BeEquivalentTo(EndOffsets(produced, 4));
+        KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 4).Should().BeEquivalentTo(KafkaClients.EndOffsets(produced, 4));
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
-    public async Task Consumer_HandlerThrows_CommitsStopBelowTheFailedRecordAndOnlyItsPartitionPauses()
+    public async Task Consumer_HandlerThrowsUnderPausePartition_CommitsStopBelowTheFailedRecordAndOnlyItsPartitionPauses()
     {
         var topic = _kafka.CreateTopic("failing", 2);
         var group = TestKafka.Unique("group");
@@ -118,7 +118,11 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         _probe.Behavior = (context, _) => context.Partition.Value == 0 && context.Offset.Value == 2
             ? throw new InvalidOperationException("cannot handle this one")
             : Task.CompletedTask;
-        using var host = BuildHost(topic, group);
+        using var host = BuildHost(topic, group, o =>
+        {
+            o.FailurePolicy = FailurePolicy.PausePartition;
+            o.Retry.MaxAttempts = 1;
+        });
 
         await host.StartAsync();
         await Eventually.UntilAsync(() => _probe.Handled.Count(r => r.Partition == 1) == 6, "partition 1 is handled completely");
@@ -139,7 +143,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         var topic = _kafka.CreateTopic("rebalance", 4);
         var group = TestKafka.Unique("group");
         var produced = await ProduceAsync(topic, count: 40, keys: 8);
-        var ends = EndOffsets(produced, 4);
+        var ends = KafkaClients.EndOffsets(produced, 4);
         using var first = BuildHost(topic, group, o => o.CommitInterval = TimeSpan.FromHours(1));
         await first.StartAsync();
         await Eventually.UntilAsync(() => _probe.Handled.Count == 40, "the first member handles everything");
@@ -186,7 +190,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         await host.StopAsync();
 
         committedBeforeStop.Values.Should().OnlyContain(o => o == Offset.Unset.Value);
-        KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 2).Should().BeEquivalentTo(EndOffsets(produced, 2));
+        KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 2).Should().BeEquivalentTo(KafkaClients.EndOffsets(produced, 2));
     }
 
     [Fact]
@@ -290,7 +294,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
-    public async Task Consumer_RecordThatCannotBeDeserialized_PausesItsPartitionAndPollingGoesOn()
+    public async Task Consumer_RecordThatCannotBeDeserializedUnderPausePartition_PausesItsPartitionAndPollingGoesOn()
     {
         var topic = _kafka.CreateTopic("poison", 2);
         var group = TestKafka.Unique("group");
@@ -311,6 +315,7 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
                 {
                     o.GroupId = group;
                     o.Topics.Add(topic);
+                    o.FailurePolicy = FailurePolicy.PausePartition;
                     TestHost.FastGroup(o);
                 });
         });
@@ -404,13 +409,6 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         }
     }
 
-    /// <summary>Per partition, one past the last produced offset (Offset.Unset for a partition that got nothing).</summary>
-    private static Dictionary<int, long> EndOffsets(IEnumerable<DeliveryResult<string, string>> produced, int partitions) =>
-        Enumerable.Range(0, partitions).ToDictionary(
-            p => p,
-            p => produced.Where(r => r.Partition.Value == p).Select(r => r.Offset.Value + 1).DefaultIfEmpty(Offset.Unset.Value).Max());
-
-    public sealed record Order(string OrderId, decimal Amount);
 
     private sealed class ScopedDependency : IDisposable
     {
@@ -426,20 +424,6 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
         {
             seen.Enqueue(dependency);
-            return Task.CompletedTask;
-        }
-    }
-
-    private sealed class OrderLog
-    {
-        public System.Collections.Concurrent.ConcurrentBag<string> Ids { get; } = [];
-    }
-
-    private sealed class OrderHandler(OrderLog log) : IMessageHandler<string, Order>
-    {
-        public Task HandleAsync(MessageContext<string, Order> context, CancellationToken cancellationToken)
-        {
-            log.Ids.Add(context.Value.OrderId);
             return Task.CompletedTask;
         }
     }

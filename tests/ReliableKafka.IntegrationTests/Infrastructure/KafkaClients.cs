@@ -70,6 +70,12 @@ internal static class KafkaClients
         return results;
     }
 
+    /// <summary>Per partition, one past the last produced offset (Offset.Unset for a partition that got nothing), as committed offsets read.</summary>
+    public static Dictionary<int, long> EndOffsets(IEnumerable<DeliveryResult<string, string>> produced, int partitions) =>
+        Enumerable.Range(0, partitions).ToDictionary(
+            p => p,
+            p => produced.Where(r => r.Partition.Value == p).Select(r => r.Offset.Value + 1).DefaultIfEmpty(Offset.Unset.Value).Max());
+
     /// <summary>The group's committed offsets for the partitions of a topic (Offset.Unset where none).</summary>
     public static Dictionary<int, long> Committed(string bootstrapServers, string groupId, string topic, int partitions)
     {

@@ -37,9 +37,11 @@ internal sealed class TestKafka : IDisposable
 
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..12]}";
 
-    public string CreateTopic(string prefix, int partitions)
+    public string CreateTopic(string prefix, int partitions) => CreateNamedTopic(Unique(prefix), partitions);
+
+    /// <summary>Creates a topic with exactly this name (e.g. a dead-letter topic named after a source topic).</summary>
+    public string CreateNamedTopic(string topic, int partitions)
     {
-        var topic = Unique(prefix);
         if (Cluster is not null)
         {
             Cluster.CreateTopic(topic, partitions);

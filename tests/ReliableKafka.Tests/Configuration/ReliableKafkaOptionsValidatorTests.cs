@@ -197,11 +197,77 @@ public sealed class ReliableKafkaOptionsValidatorTests
         {
             var consumer = ValidConsumer();
             consumer.Topics.AddRange(["orders", " ", "bad topic", "^orders-.*"]);
+            consumer.DeadLetter.Topic = "dead-letters";
             o.Consumers["orders"] = consumer;
         }).Should().Equal(
             $"{Consumer}: Topics lists 'orders' twice.",
             $"{Consumer}: Topics[2] is empty.",
             $"{Consumer}: Topics[3] ('bad topic') is not a valid topic name: use at most 249 of a-z, A-Z, 0-9, '.', '_' and '-' (or start with '^' for a regular expression).");
+    }
+
+    [Fact]
+    public void Validate_RegexTopicsWithTheDefaultDeadLetterTopics_FailsAskingForAnExplicitOne()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.Topics.Add("^orders-.*");
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal(
+            $"{Consumer}:DeadLetter: Topic must be set when topics are subscribed by regular expression (^orders-.*): the default dead-letter topics (<topic>.dlt) could match it, and dead-lettered records would be consumed again.");
+    }
+
+    [Theory]
+    [InlineData("orders")]
+    [InlineData("orders-dlt")]
+    public void Validate_DeadLetterTopicThatTheConsumerReads_Fails(string deadLetterTopic)
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.Topics.Add("^orders-.*");
+            consumer.DeadLetter.Topic = deadLetterTopic;
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal(
+            $"{Consumer}:DeadLetter: Topic {deadLetterTopic} is one of the consumer's own topics; dead-lettered records would be consumed again.");
+    }
+
+    [Fact]
+    public void Validate_BadRetryAndDeadLetterValues_FailWithValueAndRange()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.Retry.MaxAttempts = 0;
+            consumer.Retry.InitialDelay = TimeSpan.FromSeconds(10);
+            consumer.Retry.MaxDelay = TimeSpan.FromSeconds(1);
+            consumer.DeadLetter.MaxErrorMessageLength = 0;
+            o.Consumers["orders"] = consumer;
+        }).Should().BeEquivalentTo(
+            $"{Consumer}:Retry: MaxAttempts (0) must be between 1 and 1000.",
+            $"{Consumer}:DeadLetter: MaxErrorMessageLength (0) must be between 16 and 100000.",
+            $"{Consumer}:Retry: MaxDelay (1000 ms) must be at least InitialDelay (10000 ms).");
+    }
+
+    [Fact]
+    public void Validate_UndefinedFailurePolicy_Fails()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.FailurePolicy = (FailurePolicy)9;
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal($"{Consumer}: FailurePolicy 9 is not one of DeadLetter, PausePartition, StopConsumer, Skip.");
+    }
+
+    [Fact]
+    public void Validate_GlobalSettingThatContradictsTheDeadLetterProducer_Fails()
+    {
+        Validate(o =>
+        {
+            o.Config["acks"] = "1";
+            o.Consumers["orders"] = ValidConsumer();
+        }).Should().Contain(e => e.StartsWith($"{Consumer}:DeadLetter (its producer): acks=1", StringComparison.Ordinal));
     }
 
     [Fact]

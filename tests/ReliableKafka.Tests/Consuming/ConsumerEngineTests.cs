@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Confluent.Kafka;
-using Microsoft.Extensions.Logging.Abstractions;
-using ReliableKafka.Configuration.Internal;
-using ReliableKafka.Consuming.Internal;
 using ReliableKafka.Offsets.Internal;
 
 namespace ReliableKafka.Tests.Consuming;
@@ -138,8 +135,13 @@ public sealed class ConsumerEngineTests
     [Fact]
     public async Task HandlerFails_ItsPartitionPausesAndCommitsStopBelowTheRecordWhileOthersContinue()
     {
-        await using var run = EngineRun.Start(behavior: (record, _) =>
-            record.Partition.Value == 0 && record.Offset.Value == 2 ? throw new InvalidOperationException("boom") : Task.CompletedTask);
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.FailurePolicy = FailurePolicy.PausePartition;
+                o.Retry.MaxAttempts = 1;
+            },
+            (record, _) => record.Partition.Value == 0 && record.Offset.Value == 2 ? throw new InvalidOperationException("boom") : Task.CompletedTask);
         run.Kafka.AddRecords(P0, 5);
         run.Kafka.AddRecords(P1, 5);
         run.Kafka.Assign(P0, P1);
@@ -239,7 +241,7 @@ public sealed class ConsumerEngineTests
         }
 
         run.Kafka.Assign(partitions);
-        await run.UntilAsync(() => partitions.All(p => run.Kafka.Committed(p) == 60));
+        await run.UntilAsync(() => partitions.All(p => run.Kafka.Committed(p) == 60) && run.Handler.Completed.Count >= 360);
         await run.StopAsync();
 
         foreach (var partition in partitions)
@@ -532,100 +534,6 @@ public sealed class ConsumerEngineTests
         {
             cancelled.TrySetResult();
             throw;
-        }
-    }
-
-    private sealed class EngineRun : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private Task? _run;
-
-        private EngineRun(FakeKafka kafka, ScriptedHandler handler, ConsumerEngine engine)
-        {
-            Kafka = kafka;
-            Handler = handler;
-            Engine = engine;
-        }
-
-        public FakeKafka Kafka { get; }
-
-        public ScriptedHandler Handler { get; }
-
-        public ConsumerEngine Engine { get; }
-
-        public static EngineRun Start(
-            Action<ConsumerOptions>? configure = null,
-            Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null,
-            FakeKafka? kafka = null,
-            TimeSpan? backpressureHold = null)
-        {
-            var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
-            options.Topics.Add("orders");
-            configure?.Invoke(options);
-            var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-            kafka ??= new FakeKafka();
-            var handler = new ScriptedHandler(kafka, behavior);
-            var engine = new ConsumerEngine(
-                config, options, handler, NullLoggerFactory.Instance, TimeProvider.System, settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka))
-            {
-                BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
-            };
-            var run = new EngineRun(kafka, handler, engine);
-            run._run = engine.RunAsync(run._stop.Token);
-            return run;
-        }
-
-#pragma warning disable CA1822 // An instance method reads naturally in the tests: run.UntilAsync(...).
-        public Task UntilAsync(Func<bool> condition) => WaitUntilAsync(condition, TimeSpan.FromSeconds(20));
-#pragma warning restore CA1822
-
-        public async Task StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _run!.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stop.IsCancellationRequested)
-            {
-                await StopAsync();
-            }
-
-            _stop.Dispose();
-        }
-
-        private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-        {
-            var watch = Stopwatch.StartNew();
-            while (!condition())
-            {
-                if (watch.Elapsed > timeout)
-                {
-                    throw new TimeoutException("The condition did not become true in time.");
-                }
-
-                await Task.Delay(5);
-            }
-        }
-    }
-
-    private sealed class ScriptedHandler(FakeKafka kafka, Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior) : IRecordHandler
-    {
-        public ConcurrentQueue<(int Partition, long Offset)> Started { get; } = new();
-
-        public ConcurrentQueue<(int Partition, long Offset)> Completed { get; } = new();
-
-        public async Task HandleAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
-        {
-            Started.Enqueue((record.Partition.Value, record.Offset.Value));
-            kafka.Record($"handle {record.Partition.Value}@{record.Offset.Value}");
-            if (behavior is not null)
-            {
-                await behavior(record, cancellationToken);
-            }
-
-            Completed.Enqueue((record.Partition.Value, record.Offset.Value));
         }
     }
 }

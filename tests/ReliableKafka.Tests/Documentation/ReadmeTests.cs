@@ -30,6 +30,8 @@ public sealed partial class ReadmeTests
     [InlineData(typeof(KafkaSecurityOptions))]
     [InlineData(typeof(ProducerOptions))]
     [InlineData(typeof(ConsumerOptions))]
+    [InlineData(typeof(RetryOptions))]
+    [InlineData(typeof(DeadLetterOptions))]
     public void ConfigurationReference_ListsEveryOption(Type options)
     {
         foreach (var property in options.GetProperties(BindingFlags.Public | BindingFlags.Instance))

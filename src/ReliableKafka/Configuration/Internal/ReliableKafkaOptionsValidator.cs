@@ -28,6 +28,13 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
 
         ValidateClients(options.Producers, "producer", "AddProducer", registry.IsProducer, ProducerPath, ConfigScope.Producer, p => p.Config, BuildProducer, options, errors);
         ValidateClients(options.Consumers, "consumer", "AddConsumer", registry.IsConsumer, ConsumerPath, ConfigScope.Consumer, c => c.Config, BuildConsumer, options, errors);
+        foreach (var (consumerName, consumer) in options.Consumers)
+        {
+            if (registry.IsConsumer(consumerName))
+            {
+                ValidateFailureHandling(options, consumerName, consumer, errors);
+            }
+        }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors.Distinct(StringComparer.Ordinal));
     }
@@ -58,6 +65,53 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
             CheckRawConfig(rawConfigOf(client), path, scope, errors);
             errors.AddRange(build(options, name, client).Errors);
         }
+    }
+
+    /// <summary>Retries, the failure policy and the dead-letter topic of one consumer.</summary>
+    private static void ValidateFailureHandling(ReliableKafkaOptions root, string name, ConsumerOptions consumer, List<string> errors)
+    {
+        var path = ConsumerPath(name);
+        ValidateAnnotations(consumer.Retry, $"{path}:Retry", errors);
+        ValidateAnnotations(consumer.DeadLetter, $"{path}:DeadLetter", errors);
+        if (consumer.Retry.MaxDelay < consumer.Retry.InitialDelay)
+        {
+            errors.Add(FormattableString.Invariant(
+                $"{path}:Retry: MaxDelay ({consumer.Retry.MaxDelay.TotalMilliseconds} ms) must be at least InitialDelay ({consumer.Retry.InitialDelay.TotalMilliseconds} ms)."));
+        }
+
+        if (!Enum.IsDefined(consumer.FailurePolicy))
+        {
+            errors.Add($"{path}: FailurePolicy {consumer.FailurePolicy} is not one of {string.Join(", ", Enum.GetNames<FailurePolicy>())}.");
+            return;
+        }
+
+        if (consumer.FailurePolicy != FailurePolicy.DeadLetter)
+        {
+            return;
+        }
+
+        var deadLetterTopic = consumer.DeadLetter.Topic;
+        var patterns = consumer.Topics.Where(t => t.StartsWith('^')).ToList();
+        if (deadLetterTopic is null)
+        {
+            if (patterns.Count > 0)
+            {
+                errors.Add($"{path}:DeadLetter: Topic must be set when topics are subscribed by regular expression ({string.Join(", ", patterns)}): the default dead-letter topics (<topic>{DeadLetterOptions.DefaultTopicSuffix}) could match it, and dead-lettered records would be consumed again.");
+            }
+        }
+        else if (string.IsNullOrWhiteSpace(deadLetterTopic))
+        {
+            errors.Add($"{path}:DeadLetter: Topic must not be empty (leave it unset for <topic>{DeadLetterOptions.DefaultTopicSuffix}).");
+        }
+        else if (consumer.Topics.Contains(deadLetterTopic, StringComparer.Ordinal)
+            || patterns.Any(p => System.Text.RegularExpressions.Regex.IsMatch(deadLetterTopic, p, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1))))
+        {
+            errors.Add($"{path}:DeadLetter: Topic {deadLetterTopic} is one of the consumer's own topics; dead-lettered records would be consumed again.");
+        }
+
+        // The dead-letter producer takes the global settings; name it after the consumer, not a producer nobody added.
+        var producer = Failures.Internal.DeadLetterWriter.BuildConfig(root, name, consumer);
+        errors.AddRange(producer.Errors.Select(e => e.Replace(producer.Path, $"{path}:DeadLetter (its producer)", StringComparison.Ordinal)));
     }
 
     private static void ValidateAnnotations(object options, string path, List<string> errors)

@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using ReliableKafka.Configuration.Internal;
+using Polly;
 using ReliableKafka.Diagnostics.Internal;
+using ReliableKafka.Failures.Internal;
 using ReliableKafka.Offsets.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
@@ -15,9 +17,10 @@ namespace ReliableKafka.Consuming.Internal;
 /// partition's committable offset on the commit interval, on revocation and on shutdown.
 /// </summary>
 /// <remarks>
-/// Under AtLeastOnce a record's offset is committable only once its handler returned, and never past a record
-/// that has not. A failing handler pauses its partition. Under AtMostOnce a fetched batch's offsets are
-/// committed before any of its records is handed to a handler.
+/// Under AtLeastOnce a record's offset is committable only once its handler returned (after in-place retries)
+/// or its failure policy let it go (dead-lettered and acknowledged, or skipped), and never past a record that
+/// has not. Under AtMostOnce a fetched batch's offsets are committed before any of its records is handed to a
+/// handler, and a failure is logged, not retried.
 /// <para>
 /// Not disposable on purpose: a handler abandoned after a timeout may still release its concurrency slot after
 /// the engine stopped, and the semaphore holds no unmanaged resource (its wait handle is never requested).
@@ -51,11 +54,17 @@ internal sealed class ConsumerEngine
     // How long reading the previous owner's commit metadata may take when partitions are assigned.
     private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
 
+    // A failed dead-letter write is tried again after this pause, doubling up to the maximum.
+    private static readonly TimeSpan FirstDeadLetterRetry = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxDeadLetterRetry = TimeSpan.FromSeconds(30);
+
     private readonly KafkaClientConfig _config;
     private readonly ConsumerOptions _options;
     private readonly IRecordHandler _handler;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>> _consumerBuilder;
     private readonly IGroupOffsetStore _offsetStore;
+    private readonly ResiliencePipeline _retry;
+    private readonly IDeadLetterWriter? _deadLetters;
     private readonly Action<Lane> _runLane;
     private readonly List<PartitionState> _held = [];
     private readonly ILogger _logger;
@@ -76,6 +85,8 @@ internal sealed class ConsumerEngine
     private long _lastCommit;
     private volatile Error? _fatalError;
     private volatile bool _crashRequested;
+    private volatile Exception? _stopRequest;
+    private int _deadLetterWritesFailing;
     private bool _stopping;
     private Task? _run;
 
@@ -89,6 +100,7 @@ internal sealed class ConsumerEngine
     /// scripted consumer (Confluent's builder exposes the configured handlers to subclasses for this purpose).
     /// </param>
     /// <param name="offsetStore">Commits and reads offsets with metadata (librdkafka's, unless a test passes one).</param>
+    /// <param name="deadLetters">Writes failed records to the dead-letter topic; required for <see cref="FailurePolicy.DeadLetter"/> under AtLeastOnce.</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
@@ -96,8 +108,17 @@ internal sealed class ConsumerEngine
         ILoggerFactory loggerFactory,
         TimeProvider time,
         Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null,
-        IGroupOffsetStore? offsetStore = null)
+        IGroupOffsetStore? offsetStore = null,
+        IDeadLetterWriter? deadLetters = null)
     {
+        _atMostOnce = config.Guarantee == DeliveryGuarantee.AtMostOnce;
+        if (!_atMostOnce && options.FailurePolicy == FailurePolicy.DeadLetter && deadLetters is null)
+        {
+            throw new ArgumentNullException(nameof(deadLetters), "FailurePolicy.DeadLetter needs a dead-letter writer.");
+        }
+
+        _deadLetters = deadLetters;
+        _retry = _atMostOnce ? ResiliencePipeline.Empty : RetryPipelines.Build(options.Retry, time);
         _offsetStore = offsetStore ?? NativeGroupOffsetStore.Instance;
         _runLane = lane => _ = RunLaneAsync(lane);
         _consumerBuilder = consumerBuilder ?? (settings => new ConsumerBuilder<byte[]?, byte[]?>(settings));
@@ -107,13 +128,15 @@ internal sealed class ConsumerEngine
         _logger = loggerFactory.CreateLogger(Log.ConsumerCategory);
         _librdkafkaLogger = loggerFactory.CreateLogger(Log.LibrdkafkaCategory);
         _time = time;
-        _atMostOnce = config.Guarantee == DeliveryGuarantee.AtMostOnce;
         _concurrency = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
         _lowMark = options.MaxBufferedRecords / 2;
     }
 
     /// <summary>Gets the consumer's name.</summary>
     public string Name => _config.Name;
+
+    /// <summary>Gets how many failed records are waiting for a dead-letter write that failed to be retried (0 when healthy).</summary>
+    public int DeadLetterWritesFailing => Volatile.Read(ref _deadLetterWritesFailing);
 
     /// <summary>
     /// Gets how long polling holds off for the handlers when the buffer is full before it pauses partitions
@@ -136,7 +159,14 @@ internal sealed class ConsumerEngine
             try
             {
                 PollLoop(stoppingToken);
-                completion.SetResult();
+                if (_stopRequest is { } failure)
+                {
+                    completion.SetException(failure);
+                }
+                else
+                {
+                    completion.SetResult();
+                }
             }
             catch (Exception e)
             {
@@ -177,7 +207,7 @@ internal sealed class ConsumerEngine
         {
             consumer.Subscribe(_options.Topics);
             _lastCommit = _time.GetTimestamp();
-            while (!stoppingToken.IsCancellationRequested && !_crashRequested)
+            while (!stoppingToken.IsCancellationRequested && !_crashRequested && _stopRequest is null)
             {
                 ThrowIfFatal();
                 Poll(consumer);
@@ -201,6 +231,7 @@ internal sealed class ConsumerEngine
 
             _partitions.Clear();
             consumer.Dispose(); // without Close after a crash or a fatal error
+            _deadLetters?.Dispose();
         }
     }
 
@@ -482,32 +513,33 @@ internal sealed class ConsumerEngine
                 return;
             }
 
-            await ProcessAsync(state, record).ConfigureAwait(false);
+            await ProcessAsync(state, lane, record).ConfigureAwait(false);
         }
     }
 
-    private async Task ProcessAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record)
+    private async Task ProcessAsync(PartitionState state, Lane lane, ConsumeResult<byte[]?, byte[]?> record)
     {
         var token = state.Cancellation.Token;
+        lane.Attempts = 0;
         try
         {
-            await _concurrency.WaitAsync(token).ConfigureAwait(false);
+            object prepared;
             try
             {
-                // The partition may have been revoked while this record waited for a slot.
-                if (state.Stopped)
-                {
-                    return;
-                }
-
-                await _handler.HandleAsync(record, token).ConfigureAwait(false);
+                prepared = _handler.Prepare(record, token);
             }
-            finally
+            catch (MessageDeserializationException e)
             {
-                _concurrency.Release();
+                // Poison: another attempt cannot read it either.
+                await OnFailedAsync(state, record, e, attempts: 0, token).ConfigureAwait(false);
+                return;
             }
 
-            if (!_atMostOnce)
+            var ran = await _retry.ExecuteAsync(
+                static (run, cancellationToken) => run.Engine.AttemptAsync(run.State, run.Lane, run.Prepared, run.Offset, cancellationToken),
+                (Engine: this, State: state, Lane: lane, Prepared: prepared, Offset: record.Offset.Value),
+                token).ConfigureAwait(false);
+            if (ran && !_atMostOnce)
             {
                 state.Offsets.Complete(record.Offset.Value);
             }
@@ -518,20 +550,126 @@ internal sealed class ConsumerEngine
         }
         catch (Exception e)
         {
-            if (_atMostOnce)
-            {
-                Log.HandlerFailedAtMostOnce(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, e);
-            }
-            else
-            {
-                Log.HandlerFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, e);
-                state.Fail();
-                _failures.Enqueue(state);
-            }
+            await OnFailedAsync(state, record, e, lane.Attempts, token).ConfigureAwait(false);
         }
         finally
         {
             Release(state, 1);
+        }
+    }
+
+    /// <summary>One attempt of the handler, holding a concurrency slot only while it runs (not during backoff); false when the partition was let go meanwhile.</summary>
+    private async ValueTask<bool> AttemptAsync(PartitionState state, Lane lane, object prepared, long offset, CancellationToken token)
+    {
+        await _concurrency.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            if (state.DropsQueued)
+            {
+                return false;
+            }
+
+            var attempt = ++lane.Attempts;
+            try
+            {
+                await _handler.HandleAsync(prepared, attempt, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts)
+            {
+                Log.AttemptFailed(_logger, Name, state.TopicPartition, offset, attempt, e);
+                throw;
+            }
+
+            return true;
+        }
+        finally
+        {
+            _concurrency.Release();
+        }
+    }
+
+    /// <summary>Applies the failure policy to a record that failed for good (under AtMostOnce: logs it).</summary>
+    private async Task OnFailedAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken token)
+    {
+        if (_atMostOnce)
+        {
+            Log.HandlerFailedAtMostOnce(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, error);
+            return;
+        }
+
+        switch (_options.FailurePolicy)
+        {
+            case FailurePolicy.DeadLetter:
+                await DeadLetterAsync(state, record, error, attempts, token).ConfigureAwait(false);
+                break;
+            case FailurePolicy.Skip:
+                Log.RecordSkipped(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, error);
+                state.Offsets.Complete(record.Offset.Value);
+                break;
+            case FailurePolicy.StopConsumer:
+                Log.StoppingOnFailure(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, error);
+                FailPartition(state);
+                _stopRequest ??= new ConsumerStoppedException(
+                    $"Consumer {Name} stopped (FailurePolicy.StopConsumer): {record.Topic} [{record.Partition.Value}] @{record.Offset.Value} failed after {attempts} attempt(s): {error.Message}",
+                    error);
+                break;
+            default:
+                Log.HandlerFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, error);
+                FailPartition(state);
+                break;
+        }
+    }
+
+    private void FailPartition(PartitionState state)
+    {
+        state.Fail();
+        _failures.Enqueue(state);
+    }
+
+    /// <summary>
+    /// Writes the record to the dead-letter topic, trying again with growing pauses until the write is
+    /// acknowledged; only then is the record finished. Gives up (leaving it unfinished) when its work is abandoned.
+    /// </summary>
+    private async Task DeadLetterAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken token)
+    {
+        var pause = FirstDeadLetterRetry;
+        var failing = false;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    var written = await _deadLetters!.WriteAsync(record, error, attempts, token).ConfigureAwait(false);
+                    Log.DeadLettered(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
+                    state.Offsets.Complete(record.Offset.Value);
+                    return;
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    if (!failing)
+                    {
+                        failing = true;
+                        Interlocked.Increment(ref _deadLetterWritesFailing);
+                    }
+
+                    Log.DeadLetterWriteFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, (long)pause.TotalMilliseconds, e.Message);
+                }
+
+                await Task.Delay(pause, _time, token).ConfigureAwait(false);
+                pause = pause * 2 < MaxDeadLetterRetry ? pause * 2 : MaxDeadLetterRetry;
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Abandoned (revoked, lost or shut down): not finished, so its next owner handles it again.
+        }
+        finally
+        {
+            if (failing)
+            {
+                Interlocked.Decrement(ref _deadLetterWritesFailing);
+            }
         }
     }
 
@@ -864,7 +1002,7 @@ internal sealed class ConsumerEngine
     {
         foreach (var state in states)
         {
-            state.Stop();
+            state.Stop(finishQueued: _atMostOnce);
         }
 
         var started = _time.GetTimestamp();

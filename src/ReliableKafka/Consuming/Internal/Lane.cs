@@ -17,5 +17,8 @@ internal sealed class Lane(PartitionState partition, byte[]? key, Action<Lane> r
 
     public bool Running { get; set; }
 
+    /// <summary>Gets or sets how many attempts the lane's current record has had (only the lane's own worker touches it).</summary>
+    public int Attempts { get; set; }
+
     public void Execute() => run(this);
 }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ReliableKafka.Consuming.Internal;
 
-/// <summary>Deserializes a record and runs the handler, resolved from a new DI scope.</summary>
+/// <summary>Deserializes a record, then runs the handler for each attempt, resolved from a new DI scope each time.</summary>
 internal sealed class MessagePipeline<TKey, TValue, THandler>(
     string consumerName,
     string groupId,
@@ -12,14 +12,19 @@ internal sealed class MessagePipeline<TKey, TValue, THandler>(
     IServiceScopeFactory scopes) : IRecordHandler
     where THandler : class, IMessageHandler<TKey, TValue>
 {
-    public async Task HandleAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    public object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
     {
         var message = record.Message;
         var headers = message.Headers ?? [];
         var key = Deserialize(keyDeserializer, message.Key, MessageComponentType.Key, record, headers);
         var value = Deserialize(valueDeserializer, message.Value, MessageComponentType.Value, record, headers);
-        var context = new MessageContext<TKey, TValue>(key, value, record, headers, consumerName, groupId, cancellationToken);
+        return new MessageContext<TKey, TValue>(key, value, record, headers, consumerName, groupId, cancellationToken);
+    }
 
+    public async Task HandleAsync(object prepared, int attempt, CancellationToken cancellationToken)
+    {
+        var context = (MessageContext<TKey, TValue>)prepared;
+        context.Attempt = attempt;
         var scope = scopes.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {

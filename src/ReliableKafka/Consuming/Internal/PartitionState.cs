@@ -25,6 +25,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     private int _runningLanes;
     private int _buffered;
     private bool _stopped;
+    private bool _finishQueued;
     private volatile bool _failed;
 
     /// <summary>What <see cref="Enqueue"/> did with a record.</summary>
@@ -53,7 +54,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     /// <summary>Gets a value indicating whether a handler failed: the partition stays paused and nothing at or past the failed offset is committed.</summary>
     public bool Failed => _failed;
 
-    /// <summary>Gets a value indicating whether the partition is being given up (revoked, lost, shutdown): no new handler starts.</summary>
+    /// <summary>Gets a value indicating whether the partition is being given up (revoked, lost, shutdown): it takes no new records.</summary>
     public bool Stopped
     {
         get
@@ -61,6 +62,18 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
             lock (_gate)
             {
                 return _stopped;
+            }
+        }
+    }
+
+    /// <summary>Gets a value indicating whether the partition stopped and its queued records are not to be handled.</summary>
+    public bool DropsQueued
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _stopped && !_finishQueued;
             }
         }
     }
@@ -168,7 +181,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         lock (_gate)
         {
             dropped = 0;
-            if (!_stopped && !_failed && lane.Records.TryDequeue(out var next))
+            if ((!_stopped || _finishQueued) && !_failed && lane.Records.TryDequeue(out var next))
             {
                 record = next;
                 return true;
@@ -195,11 +208,16 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     /// <summary>Marks the partition failed at a record; its lanes drop the records queued behind running ones.</summary>
     public void Fail() => _failed = true;
 
-    /// <summary>Stops the partition: queued records are dropped and no new handler starts; running ones may finish.</summary>
-    public void Stop()
+    /// <summary>
+    /// Stops the partition: it takes no new records; running handlers may finish. Queued records are dropped
+    /// (they stay unfinished, for the next owner), unless <paramref name="finishQueued"/> (AtMostOnce, where they
+    /// were committed already and nobody else would handle them): then they still run.
+    /// </summary>
+    public void Stop(bool finishQueued = false)
     {
         lock (_gate)
         {
+            _finishQueued = !_stopped && finishQueued;
             _stopped = true;
         }
     }

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Diagnostics.Internal;
+using ReliableKafka.Failures.Internal;
 using ReliableKafka.Serialization.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
@@ -33,7 +35,15 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             Serdes.GetDeserializer<TKey>(services, Name),
             Serdes.GetDeserializer<TValue>(services, Name),
             services.GetRequiredService<IServiceScopeFactory>());
-        _engine = new ConsumerEngine(config, consumerOptions, pipeline, loggerFactory, time);
+        var deadLetters = config.Guarantee == DeliveryGuarantee.AtLeastOnce && consumerOptions.FailurePolicy == FailurePolicy.DeadLetter
+            ? new DeadLetterWriter(
+                DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid(),
+                consumerOptions.DeadLetter,
+                consumerOptions.GroupId!,
+                time,
+                loggerFactory.CreateLogger(Log.LibrdkafkaCategory))
+            : null;
+        _engine = new ConsumerEngine(config, consumerOptions, pipeline, loggerFactory, time, deadLetters: deadLetters);
         await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
     }
 }

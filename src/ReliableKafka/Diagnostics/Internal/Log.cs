@@ -103,6 +103,24 @@ internal static partial class Log
     [LoggerMessage(EventId = 2025, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the finished records of {Topic} [{Partition}] beyond its watermark were not written to the commit metadata ({Reason}); they would be handled again after a restart")]
     private static partial void MetadataNotWrittenCore(ILogger logger, string consumer, string topic, int partition, string reason);
 
+    [LoggerMessage(EventId = 2026, Level = LogLevel.Information, Message = "Consumer {Consumer}: attempt {Attempt} for {Topic} [{Partition}] @{Offset} failed ({ExceptionType}: {Reason}); it is tried again")]
+    private static partial void AttemptFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, int attempt, string exceptionType, string reason);
+
+    [LoggerMessage(EventId = 2027, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} failed after {Attempts} attempt(s) and was written to the dead-letter topic {DeadLetterTopic} [{DeadLetterPartition}] @{DeadLetterOffset}; the consumer goes on")]
+    public static partial void DeadLettered(ILogger logger, string consumer, string topic, int partition, long offset, int attempts, string deadLetterTopic, int deadLetterPartition, long deadLetterOffset, Exception exception);
+
+    [LoggerMessage(EventId = 2028, Level = LogLevel.Error, Message = "Consumer {Consumer}: writing {Topic} [{Partition}] @{Offset} to the dead-letter topic failed ({Reason}); the record stays uncommitted and the write is tried again in {PauseMs} ms")]
+    public static partial void DeadLetterWriteFailed(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string reason);
+
+    [LoggerMessage(EventId = 2029, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} failed after {Attempts} attempt(s) and is skipped (FailurePolicy.Skip); it will not be handled again")]
+    public static partial void RecordSkipped(ILogger logger, string consumer, string topic, int partition, long offset, int attempts, Exception exception);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Critical, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} failed after {Attempts} attempt(s); the consumer stops (FailurePolicy.StopConsumer), committing nothing at or past the record")]
+    public static partial void StoppingOnFailure(ILogger logger, string consumer, string topic, int partition, long offset, int attempts, Exception exception);
+
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Information, Message = "Redrive of {DeadLetterTopic} (group {GroupId}): {Redriven} record(s) sent back and acknowledged, {PassedOver} passed over")]
+    public static partial void Redriven(ILogger logger, string deadLetterTopic, string groupId, int redriven, int passedOver);
+
     [LoggerMessage(EventId = 3001, Message = "librdkafka {Client} {Facility}: {Message}")]
     public static partial void Librdkafka(ILogger logger, LogLevel level, string client, string facility, string message);
 
@@ -184,6 +202,14 @@ internal static partial class Log
         if (logger.IsEnabled(LogLevel.Warning))
         {
             HandlersAbandonedCore(logger, consumer, Describe(partitions), (long)timeout.TotalMilliseconds, reason);
+        }
+    }
+
+    public static void AttemptFailed(ILogger logger, string consumer, TopicPartition partition, long offset, int attempt, Exception exception)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            AttemptFailedCore(logger, consumer, partition.Topic, partition.Partition.Value, offset, attempt, exception.GetType().Name, exception.Message);
         }
     }
 

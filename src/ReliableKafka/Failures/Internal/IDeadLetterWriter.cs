@@ -1,0 +1,13 @@
+using Confluent.Kafka;
+
+namespace ReliableKafka.Failures.Internal;
+
+/// <summary>Writes failed records to their dead-letter topic.</summary>
+internal interface IDeadLetterWriter : IDisposable
+{
+    /// <summary>
+    /// Writes the record's original key, value and headers, plus diagnostic headers, and completes when the write
+    /// is acknowledged (acks=all); throws when it failed (it may be tried again).
+    /// </summary>
+    Task<TopicPartitionOffset> WriteAsync(ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken cancellationToken);
+}

@@ -1,0 +1,157 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Consuming.Internal;
+using ReliableKafka.Failures.Internal;
+
+namespace ReliableKafka.Tests.Consuming;
+
+/// <summary>A consumer engine running against a <see cref="FakeKafka"/> with a scripted handler, for one test.</summary>
+internal sealed class EngineRun : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _run;
+
+    private EngineRun(FakeKafka kafka, ScriptedHandler handler, FakeDeadLetterWriter deadLetters, ConsumerEngine engine)
+    {
+        Kafka = kafka;
+        Handler = handler;
+        DeadLetters = deadLetters;
+        Engine = engine;
+    }
+
+    public FakeKafka Kafka { get; }
+
+    public ScriptedHandler Handler { get; }
+
+    public FakeDeadLetterWriter DeadLetters { get; }
+
+    public ConsumerEngine Engine { get; }
+
+    /// <summary>Gets the engine's run: completes when it stopped (faults with <see cref="ConsumerStoppedException"/> under StopConsumer).</summary>
+    public Task Completion => _run!;
+
+    public static EngineRun Start(
+        Action<ConsumerOptions>? configure = null,
+        Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null,
+        FakeKafka? kafka = null,
+        TimeSpan? backpressureHold = null)
+    {
+        var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
+        options.Topics.Add("orders");
+        configure?.Invoke(options);
+        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
+        kafka ??= new FakeKafka();
+        var handler = new ScriptedHandler(kafka, behavior);
+        var deadLetters = new FakeDeadLetterWriter();
+        var engine = new ConsumerEngine(
+            config,
+            options,
+            handler,
+            NullLoggerFactory.Instance,
+            TimeProvider.System,
+            settings => new FakeConsumerBuilder(kafka, settings),
+            new FakeGroupOffsetStore(kafka),
+            deadLetters)
+        {
+            BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
+        };
+        var run = new EngineRun(kafka, handler, deadLetters, engine);
+        run._run = engine.RunAsync(run._stop.Token);
+        return run;
+    }
+
+#pragma warning disable CA1822 // An instance method reads naturally in the tests: run.UntilAsync(...).
+    public Task UntilAsync(Func<bool> condition) => WaitUntilAsync(condition, TimeSpan.FromSeconds(20));
+#pragma warning restore CA1822
+
+    public async Task StopAsync()
+    {
+        await _stop.CancelAsync();
+        await _run!.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stop.IsCancellationRequested && !_run!.IsCompleted)
+        {
+            await StopAsync();
+        }
+
+        _stop.Dispose();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.Elapsed > timeout)
+            {
+                throw new TimeoutException("The condition did not become true in time.");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+}
+
+internal sealed class ScriptedHandler(FakeKafka kafka, Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior) : IRecordHandler
+{
+    /// <summary>Gets each attempt's start (a record tried three times is here three times).</summary>
+    public ConcurrentQueue<(int Partition, long Offset)> Started { get; } = new();
+
+    public ConcurrentQueue<(int Partition, long Offset)> Completed { get; } = new();
+
+    /// <summary>Gets or sets which records cannot be deserialized.</summary>
+    public Func<ConsumeResult<byte[]?, byte[]?>, bool>? IsPoison { get; set; }
+
+    public object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
+        IsPoison?.Invoke(record) == true
+            ? throw new MessageDeserializationException(MessageComponentType.Value, record.TopicPartitionOffset, new FormatException("not JSON"))
+            : record;
+
+    public async Task HandleAsync(object prepared, int attempt, CancellationToken cancellationToken)
+    {
+        var record = (ConsumeResult<byte[]?, byte[]?>)prepared;
+        Started.Enqueue((record.Partition.Value, record.Offset.Value));
+        kafka.Record($"handle {record.Partition.Value}@{record.Offset.Value} attempt {attempt}");
+        if (behavior is not null)
+        {
+            await behavior(record, cancellationToken);
+        }
+
+        Completed.Enqueue((record.Partition.Value, record.Offset.Value));
+    }
+}
+
+/// <summary>Remembers dead-lettered records; can fail writes to show that the record then stays unfinished.</summary>
+internal sealed class FakeDeadLetterWriter : IDeadLetterWriter
+{
+    private int _calls;
+
+    public ConcurrentQueue<(ConsumeResult<byte[]?, byte[]?> Record, Exception Error, int Attempts)> Written { get; } = new();
+
+    /// <summary>Gets or sets an exception to throw for the n-th write (1-based), or null to succeed.</summary>
+    public Func<int, Exception?>? FailWrite { get; set; }
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public Task<TopicPartitionOffset> WriteAsync(ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken cancellationToken)
+    {
+        var call = Interlocked.Increment(ref _calls);
+        if (FailWrite?.Invoke(call) is { } failure)
+        {
+            return Task.FromException<TopicPartitionOffset>(failure);
+        }
+
+        Written.Enqueue((record, error, attempts));
+        return Task.FromResult(new TopicPartitionOffset(record.Topic + ".dlt", 0, Written.Count - 1));
+    }
+
+    public void Dispose()
+    {
+    }
+}

@@ -1,0 +1,199 @@
+using Confluent.Kafka;
+
+namespace ReliableKafka.Tests.Consuming;
+
+/// <summary>In-place retries and failure policies in the engine, against a scripted consumer and dead-letter writer.</summary>
+public sealed class FailurePolicyTests
+{
+    private static readonly TopicPartition P0 = new("orders", 0);
+
+    [Fact]
+    public async Task HandlerFailsTwiceThenSucceeds_IsRetriedInPlaceCommittedAndNotDeadLettered()
+    {
+        var failures = 0;
+        await using var run = EngineRun.Start(
+            o => Fast(o.Retry),
+            (record, _) => record.Offset.Value == 1 && Interlocked.Increment(ref failures) <= 2 ? throw new TimeoutException("flaky") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 3);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 1).Should().Be(3, "two failed attempts and the one that succeeded");
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal(0, 1, 2);
+        run.DeadLetters.Written.Should().BeEmpty();
+        run.Kafka.Committed(P0).Should().Be(3);
+    }
+
+    [Fact]
+    public async Task HandlerAlwaysFails_IsDeadLetteredOnceAfterItsAttemptsAndLaterRecordsOfItsKeyGoOn()
+    {
+        await using var run = EngineRun.Start(
+            o => Fast(o.Retry),
+            (record, _) => record.Offset.Value == 1 ? throw new InvalidOperationException("always") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 4, key: _ => "same-key");
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 3);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 1).Should().Be(3);
+        run.DeadLetters.Written.Should().ContainSingle();
+        var (record, error, attempts) = run.DeadLetters.Written.Single();
+        record.Offset.Value.Should().Be(1);
+        error.Should().BeOfType<InvalidOperationException>();
+        attempts.Should().Be(3);
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal([0, 2, 3], "the key's later records go on once the failed one is dead-lettered");
+        run.Kafka.Committed(P0).Should().Be(4);
+    }
+
+    [Fact]
+    public async Task DeadLetterWriteFails_TheRecordStaysUncommittedUntilAWriteIsAcknowledged()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.Retry.MaxAttempts = 1;
+                o.CommitInterval = TimeSpan.FromMilliseconds(20);
+            },
+            (record, _) => record.Offset.Value == 1 ? throw new InvalidOperationException("always") : Task.CompletedTask);
+        run.DeadLetters.FailWrite = call => call <= 2 ? new KafkaException(ErrorCode.NotEnoughReplicas) : null;
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+
+        await run.UntilAsync(() => run.Engine.DeadLetterWritesFailing == 1 && run.Kafka.Committed(P0) == 1);
+        await Task.Delay(200); // several commit intervals while the write keeps failing
+        var committedWhileFailing = run.Kafka.Committed(P0);
+        await run.UntilAsync(() => run.DeadLetters.Written.Count == 1);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 3);
+        await run.StopAsync();
+
+        committedWhileFailing.Should().Be(1, "the failed record is not finished before its dead-letter write is acknowledged");
+        run.DeadLetters.Calls.Should().Be(3);
+        run.Engine.DeadLetterWritesFailing.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task RecordThatCannotBeDeserialized_GoesStraightToTheDeadLetterTopicWithoutAttempts()
+    {
+        await using var run = EngineRun.Start(o => Fast(o.Retry));
+        run.Handler.IsPoison = record => record.Offset.Value == 1;
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 2 && run.DeadLetters.Written.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Started.Should().NotContain(r => r.Offset == 1, "the handler never sees bytes that cannot be read");
+        var (record, error, attempts) = run.DeadLetters.Written.Single();
+        (record.Offset.Value, attempts).Should().Be((1, 0));
+        error.Should().BeOfType<MessageDeserializationException>();
+        run.Kafka.Committed(P0).Should().Be(3);
+    }
+
+    [Fact]
+    public async Task NonTransientException_IsNotRetried()
+    {
+        await using var run = EngineRun.Start(
+            o => Fast(o.Retry),
+            (record, _) => record.Offset.Value == 0 ? throw new ArgumentException("bad order") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 2);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.DeadLetters.Written.Count == 1 && run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 0).Should().Be(1);
+        run.DeadLetters.Written.Single().Attempts.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task CustomTransientPredicate_DecidesWhatIsRetried()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                Fast(o.Retry);
+                o.Retry.IsTransient = e => e is TimeoutException;
+            },
+            (record, _) => record.Offset.Value == 0 ? throw new InvalidOperationException("not transient here") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.DeadLetters.Written.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Started.Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task Skip_LogsAndFinishesTheRecordWithoutDeadLettering()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                Fast(o.Retry);
+                o.FailurePolicy = FailurePolicy.Skip;
+            },
+            (record, _) => record.Offset.Value == 1 ? throw new InvalidOperationException("always") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 2);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 1).Should().Be(3);
+        run.DeadLetters.Calls.Should().Be(0);
+        run.Kafka.Committed(P0).Should().Be(3);
+    }
+
+    [Fact]
+    public async Task StopConsumer_CommitsBelowTheRecordLeavesTheGroupAndEndsWithConsumerStoppedException()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                Fast(o.Retry);
+                o.FailurePolicy = FailurePolicy.StopConsumer;
+            },
+            (record, _) => record.Offset.Value == 2 ? throw new InvalidOperationException("fatal for this record") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 5);
+        run.Kafka.Assign(P0);
+
+        var stopped = await FluentActions.Awaiting(() => run.Completion.WaitAsync(TimeSpan.FromSeconds(20)))
+            .Should().ThrowAsync<ConsumerStoppedException>();
+        stopped.Which.InnerException.Should().BeOfType<InvalidOperationException>();
+        stopped.Which.Message.Should().Contain("@2");
+        run.Handler.Started.Select(r => r.Offset).Should().NotContain([3, 4]);
+        run.Kafka.Committed(P0).Should().Be(2, "everything below the failed record, nothing at or past it");
+        run.Kafka.Timeline.Should().Contain("close");
+        run.DeadLetters.Calls.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task PartitionRevokedDuringBackoff_TheRetryIsAbandonedAndNeitherDeadLetteredNorCommitted()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.Retry.InitialDelay = TimeSpan.FromMinutes(1);
+                o.Retry.MaxDelay = TimeSpan.FromMinutes(1);
+                o.RevocationTimeout = TimeSpan.FromMilliseconds(100);
+            },
+            (record, _) => record.Offset.Value == 1 ? throw new TimeoutException("flaky") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Started.Any(r => r.Offset == 1));
+
+        run.Kafka.Revoke(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("revoke end 0"));
+        await Task.Delay(100);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 1).Should().Be(1, "the backoff was cut short by the revocation");
+        run.DeadLetters.Calls.Should().Be(0);
+        run.Kafka.Committed(P0).Should().Be(1);
+    }
+
+    private static void Fast(RetryOptions retry)
+    {
+        retry.MaxAttempts = 3;
+        retry.InitialDelay = TimeSpan.FromMilliseconds(1);
+        retry.MaxDelay = TimeSpan.FromMilliseconds(5);
+    }
+}

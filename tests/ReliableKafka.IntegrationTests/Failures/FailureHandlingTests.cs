@@ -134,18 +134,7 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         }
 
         var orders = new OrderLog();
-        using var host = TestHost.Build(output, services =>
-        {
-            services.AddSingleton(orders);
-            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
-                .AddConsumer<string, Order, OrderHandler>("orders", o =>
-                {
-                    o.GroupId = group;
-                    o.Topics.Add(topic);
-                    TestHost.FastGroup(o);
-                    FastRetries(o.Retry);
-                });
-        });
+        using var host = BuildOrderHost<OrderHandler, OrderLog>(topic, group, orders);
 
         await host.StartAsync();
         var dead = KafkaClients.ReadAll(_kafka.BootstrapServers, deadLetters, 2);
@@ -256,18 +245,7 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         var orders = new FlakyOrders(failingPercent: 5);
         IHost StartMember()
         {
-            var host = TestHost.Build(output, services =>
-            {
-                services.AddSingleton(orders);
-                services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
-                    .AddConsumer<string, Order, FlakyOrderHandler>("orders", o =>
-                    {
-                        o.GroupId = group;
-                        o.Topics.Add(topic);
-                        TestHost.FastGroup(o);
-                        FastRetries(o.Retry);
-                    });
-            });
+            var host = BuildOrderHost<FlakyOrderHandler, FlakyOrders>(topic, group, orders);
             host.Start();
             return host;
         }
@@ -301,6 +279,23 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
 
     private static string? Header(ConsumeResult<string, string> record, string key) =>
         record.Message.Headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
+
+    /// <summary>A host whose consumer deserializes JSON orders (so that other bytes are poison), with fast retries.</summary>
+    private IHost BuildOrderHost<THandler, TState>(string topic, string group, TState state)
+        where THandler : class, IMessageHandler<string, Order>
+        where TState : class =>
+        TestHost.Build(output, services =>
+        {
+            services.AddSingleton(state);
+            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
+                .AddConsumer<string, Order, THandler>("orders", o =>
+                {
+                    o.GroupId = group;
+                    o.Topics.Add(topic);
+                    TestHost.FastGroup(o);
+                    FastRetries(o.Retry);
+                });
+        });
 
     private IHost BuildHost(string topic, string group, Action<ConsumerOptions>? configure = null) =>
         TestHost.BuildConsumer(output, _kafka.BootstrapServers, topic, group, _probe, configure);

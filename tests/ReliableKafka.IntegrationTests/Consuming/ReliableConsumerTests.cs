@@ -118,11 +118,15 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
         _probe.Behavior = (context, _) => context.Partition.Value == 0 && context.Offset.Value == 2
             ? throw new InvalidOperationException("cannot handle this one")
             : Task.CompletedTask;
-        using var host = BuildHost(topic, group, o =>
-        {
-            o.FailurePolicy = FailurePolicy.PausePartition;
-            o.Retry.MaxAttempts = 1;
-        });
+        using var host = BuildHost(
+            topic,
+            group,
+            o =>
+            {
+                o.FailurePolicy = FailurePolicy.PausePartition;
+                o.Retry.MaxAttempts = 1;
+            },
+            configureKafka: kafka => kafka.Services.AddHealthChecks().AddReliableKafka());
 
         await host.StartAsync();
         await Eventually.UntilAsync(() => _probe.Handled.Count(r => r.Partition == 1) == 6, "partition 1 is handled completely");
@@ -130,8 +134,11 @@ public sealed class ReliableConsumerTests(ITestOutputHelper output) : IDisposabl
             () => KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 2) is { } c && c[0] == 2 && c[1] == 6,
             "partition 0 is committed up to the failed record, partition 1 to its end");
         await Task.Delay(TimeSpan.FromSeconds(1)); // several commit intervals and polls pass
+        var report = await host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
         await host.StopAsync();
 
+        report.Status.Should().Be(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded);
+        report.Entries["reliablekafka"].Description.Should().Contain($"stopped by failed records: {topic} [0] (InvalidOperationException: cannot handle this one)");
         _probe.Attempts.Where(r => r.Partition == 0).Select(r => r.Offset).Should().Equal([0, 1, 2], "records after the failure are not handled");
         _probe.Handled.Where(r => r.Partition == 0).Select(r => r.Offset).Should().Equal(0, 1);
         KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 2).Should().BeEquivalentTo(new Dictionary<int, long> { [0] = 2, [1] = 6 });

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using ReliableKafka.Consuming.Internal;
 using ReliableKafka.IntegrationTests.Infrastructure;
@@ -100,18 +101,35 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         await ProduceAsync(cluster.BootstrapServers, topic, 6);
         _probe.Behavior = (context, _) => context.Offset.Value == 3 ? throw new InvalidOperationException("always") : Task.CompletedTask;
         cluster.SetBrokerDown(2);
-        using var host = TestHost.BuildConsumer(output, cluster.BootstrapServers, topic, group, _probe, o => o.Retry.MaxAttempts = 1);
+        using var host = TestHost.BuildConsumer(
+            output,
+            cluster.BootstrapServers,
+            topic,
+            group,
+            _probe,
+            o =>
+            {
+                o.Retry.MaxAttempts = 1;
+                o.DeadLetter.WriteTimeout = TimeSpan.FromMilliseconds(300);
+            },
+            kafka => kafka.Services.AddHealthChecks().AddReliableKafka());
+        var health = host.Services.GetRequiredService<HealthCheckService>();
 
         await host.StartAsync();
         await Eventually.UntilAsync(() => _probe.Handled.Count == 5, "the other records are handled");
         await Task.Delay(TimeSpan.FromSeconds(1)); // several commit intervals while the dead-letter write cannot complete
         var committedWhileDown = KafkaClients.Committed(cluster.BootstrapServers, group, topic, 1)[0];
+        var reportWhileDown = await health.CheckHealthAsync();
         cluster.SetBrokerUp(2);
         await Eventually.UntilAsync(
             () => KafkaClients.Committed(cluster.BootstrapServers, group, topic, 1)[0] == 6,
             "the offset moves past the failed record once its dead-letter write is acknowledged");
+        var reportAfter = await health.CheckHealthAsync();
         await host.StopAsync();
 
+        reportWhileDown.Status.Should().Be(HealthStatus.Degraded);
+        reportWhileDown.Entries["reliablekafka"].Description.Should().Contain("1 failed record(s) wait for a dead-letter write");
+        reportAfter.Status.Should().Be(HealthStatus.Healthy);
         committedWhileDown.Should().Be(3, "nothing at or past a record whose dead-letter write is unacknowledged is committed");
         var dead = KafkaClients.ReadAll(cluster.BootstrapServers, deadLetters, 1);
         dead.Should().ContainSingle().Which.Message.Value.Should().Be("3");
@@ -157,18 +175,29 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         var group = TestKafka.Unique("group");
         await ProduceAsync(topic, 6);
         _probe.Behavior = (context, _) => context.Offset.Value == 2 ? throw new InvalidOperationException("stop everything") : Task.CompletedTask;
-        using var host = BuildHost(topic, group, o =>
-        {
-            o.FailurePolicy = FailurePolicy.StopConsumer;
-            FastRetries(o.Retry);
-        });
+        using var host = TestHost.BuildConsumer(
+            output,
+            _kafka.BootstrapServers,
+            topic,
+            group,
+            _probe,
+            o =>
+            {
+                o.FailurePolicy = FailurePolicy.StopConsumer;
+                FastRetries(o.Retry);
+            },
+            kafka => kafka.Services.AddHealthChecks().AddReliableKafka());
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
 
         await host.StartAsync();
         await stopping.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
         await host.StopAsync();
+
+        report.Status.Should().Be(HealthStatus.Unhealthy);
+        report.Entries["reliablekafka"].Description.Should().Contain("consumer test: stopped: Consumer test stopped (FailurePolicy.StopConsumer)");
 
         var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
         service.ExecuteTask!.Exception!.InnerException.Should().BeOfType<ConsumerStoppedException>()

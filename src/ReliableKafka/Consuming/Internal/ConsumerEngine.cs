@@ -87,6 +87,7 @@ internal sealed class ConsumerEngine
     private volatile bool _crashRequested;
     private volatile Exception? _stopRequest;
     private int _deadLetterWritesFailing;
+    private readonly ConcurrentDictionary<TopicPartition, Exception> _failedPartitions = new();
     private bool _stopping;
     private Task? _run;
 
@@ -137,6 +138,12 @@ internal sealed class ConsumerEngine
 
     /// <summary>Gets how many failed records are waiting for a dead-letter write that failed to be retried (0 when healthy).</summary>
     public int DeadLetterWritesFailing => Volatile.Read(ref _deadLetterWritesFailing);
+
+    /// <summary>Gets the partitions of this member that a failed record stopped (<see cref="FailurePolicy.PausePartition"/>), with the failure.</summary>
+    public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions => _failedPartitions.ToDictionary();
+
+    /// <summary>Gets the run: completes (or faults) when the consumer stopped; null before it started.</summary>
+    public Task? Run => _run;
 
     /// <summary>
     /// Gets how long polling holds off for the handlers when the buffer is full before it pauses partitions
@@ -230,6 +237,7 @@ internal sealed class ConsumerEngine
             }
 
             _partitions.Clear();
+            _failedPartitions.Clear();
             consumer.Dispose(); // without Close after a crash or a fatal error
             _deadLetters?.Dispose();
         }
@@ -616,6 +624,7 @@ internal sealed class ConsumerEngine
             default:
                 Log.HandlerFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, error);
                 FailPartition(state);
+                _failedPartitions[state.TopicPartition] = error;
                 break;
         }
     }
@@ -1136,6 +1145,7 @@ internal sealed class ConsumerEngine
         {
             state.Cancellation.Cancel();
             _partitions.Remove(state.TopicPartition);
+            _failedPartitions.TryRemove(state.TopicPartition, out _);
         }
 
         Volatile.Write(ref _assignment, [.. _partitions.Keys]);
@@ -1153,6 +1163,7 @@ internal sealed class ConsumerEngine
         Log.PartitionsLost(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
+            _failedPartitions.TryRemove(partition.TopicPartition, out _);
             if (_partitions.Remove(partition.TopicPartition, out var state))
             {
                 state.Stop();

@@ -190,6 +190,37 @@ public sealed class FailurePolicyTests
         run.Kafka.Committed(P0).Should().Be(1);
     }
 
+    [Fact]
+    public async Task HandlerThrowingOnceItsWorkIsAbandoned_IsNeitherRetriedNorDeadLetteredNorCommitted()
+    {
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                Fast(o.Retry);
+                o.RevocationTimeout = TimeSpan.FromMilliseconds(100);
+            },
+            async (record, token) =>
+            {
+                if (record.Offset.Value == 1)
+                {
+                    // What a handler whose scope was torn down throws: not a cancellation, but caused by it.
+                    await Task.Delay(Timeout.Infinite, token).ContinueWith(_ => throw new ObjectDisposedException("db"), TaskScheduler.Default);
+                }
+            });
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Started.Any(r => r.Offset == 1));
+
+        run.Kafka.Revoke(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("revoke end 0"));
+        await Task.Delay(100);
+        await run.StopAsync();
+
+        run.Handler.Started.Count(r => r.Offset == 1).Should().Be(1);
+        run.DeadLetters.Calls.Should().Be(0, "a failure after the work was abandoned says nothing about the record");
+        run.Kafka.Committed(P0).Should().Be(1);
+    }
+
     private static void Fast(RetryOptions retry)
     {
         retry.MaxAttempts = 3;

@@ -552,9 +552,11 @@ internal sealed class ConsumerEngine
                 state.Offsets.Complete(record.Offset.Value);
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        catch (Exception) when (token.IsCancellationRequested)
         {
-            // Revoked, lost or shut down past the timeout: abandoned, left uncommitted for the next owner.
+            // Revoked, lost or shut down past the timeout: abandoned, left uncommitted for the next owner. Whatever
+            // the handler threw once its work was abandoned (a disposed service, a cancelled call) is no verdict on
+            // the record, so no failure policy applies.
         }
         catch (Exception e)
         {
@@ -649,6 +651,7 @@ internal sealed class ConsumerEngine
             {
                 try
                 {
+                    token.ThrowIfCancellationRequested();
                     var written = await _deadLetters!.WriteAsync(record, error, attempts, token).ConfigureAwait(false);
                     Log.DeadLettered(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
                     state.Offsets.Complete(record.Offset.Value);
@@ -669,7 +672,7 @@ internal sealed class ConsumerEngine
                 pause = pause * 2 < MaxDeadLetterRetry ? pause * 2 : MaxDeadLetterRetry;
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        catch (Exception) when (token.IsCancellationRequested)
         {
             // Abandoned (revoked, lost or shut down): not finished, so its next owner handles it again.
         }

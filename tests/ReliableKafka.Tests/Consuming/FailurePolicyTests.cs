@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Confluent.Kafka;
 
 namespace ReliableKafka.Tests.Consuming;
@@ -123,12 +125,36 @@ public sealed class FailurePolicyTests
     }
 
     [Fact]
-    public async Task Skip_LogsAndFinishesTheRecordWithoutDeadLettering()
+    public async Task Skip_LogsCountsAndFinishesTheRecordWithoutDeadLettering()
     {
+        var group = $"skip-{Guid.NewGuid():N}";
+        var counted = new ConcurrentDictionary<string, long>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "ReliableKafka")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "group" && Equals(tag.Value, group))
+                {
+                    counted.AddOrUpdate(instrument.Name, value, (_, sum) => sum + value);
+                }
+            }
+        });
+        listener.Start();
         await using var run = EngineRun.Start(
             o =>
             {
                 Fast(o.Retry);
+                o.GroupId = group;
                 o.FailurePolicy = FailurePolicy.Skip;
             },
             (record, _) => record.Offset.Value == 1 ? throw new InvalidOperationException("always") : Task.CompletedTask);
@@ -140,6 +166,7 @@ public sealed class FailurePolicyTests
         run.Handler.Started.Count(r => r.Offset == 1).Should().Be(3);
         run.DeadLetters.Calls.Should().Be(0);
         run.Kafka.Committed(P0).Should().Be(3);
+        counted.Should().Contain("reliablekafka.consumer.skipped", 1).And.Contain("reliablekafka.consumer.retries", 2);
     }
 
     [Fact]

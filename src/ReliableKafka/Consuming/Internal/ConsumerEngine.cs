@@ -587,6 +587,7 @@ internal sealed class ConsumerEngine
             catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts)
             {
                 Log.AttemptFailed(_logger, Name, state.TopicPartition, offset, attempt, e);
+                ConsumerMetrics.Retry(Name, _options.GroupId!, state.TopicPartition);
                 throw;
             }
 
@@ -614,6 +615,7 @@ internal sealed class ConsumerEngine
                 break;
             case FailurePolicy.Skip:
                 Log.RecordSkipped(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, error);
+                ConsumerMetrics.Skip(Name, _options.GroupId!, state.TopicPartition);
                 state.Offsets.Complete(record.Offset.Value);
                 break;
             case FailurePolicy.StopConsumer:
@@ -654,6 +656,7 @@ internal sealed class ConsumerEngine
                     token.ThrowIfCancellationRequested();
                     var written = await _deadLetters!.WriteAsync(record, error, attempts, token).ConfigureAwait(false);
                     Log.DeadLettered(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
+                    ConsumerMetrics.DeadLetter(Name, _options.GroupId!, state.TopicPartition);
                     state.Offsets.Complete(record.Offset.Value);
                     return;
                 }
@@ -666,6 +669,7 @@ internal sealed class ConsumerEngine
                     }
 
                     Log.DeadLetterWriteFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, (long)pause.TotalMilliseconds, e.Message);
+                    ConsumerMetrics.DeadLetterWriteFailed(Name, _options.GroupId!, state.TopicPartition);
                 }
 
                 await Task.Delay(pause, _time, token).ConfigureAwait(false);

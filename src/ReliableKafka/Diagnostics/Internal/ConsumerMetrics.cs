@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Confluent.Kafka;
+
+namespace ReliableKafka.Diagnostics.Internal;
+
+/// <summary>
+/// The consumer's counters, on the <c>ReliableKafka</c> meter (System.Diagnostics.Metrics; collect them with
+/// OpenTelemetry or dotnet-counters). Each is tagged with the consumer's name, group and the record's topic.
+/// </summary>
+internal static class ConsumerMetrics
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "ReliableKafka";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    private static readonly Counter<long> Retries = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.retries", "{attempt}", "Handler attempts that failed and were tried again.");
+
+    private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.dead_lettered", "{record}", "Records written to a dead-letter topic (acknowledged).");
+
+    private static readonly Counter<long> Skipped = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.skipped", "{record}", "Records that failed and were skipped (FailurePolicy.Skip).");
+
+    private static readonly Counter<long> DeadLetterWriteFailures = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.dead_letter_write_failures", "{write}", "Dead-letter writes that failed and are tried again.");
+
+    public static void Retry(string consumer, string group, TopicPartition partition) => Add(Retries, consumer, group, partition);
+
+    public static void DeadLetter(string consumer, string group, TopicPartition partition) => Add(DeadLettered, consumer, group, partition);
+
+    public static void Skip(string consumer, string group, TopicPartition partition) => Add(Skipped, consumer, group, partition);
+
+    public static void DeadLetterWriteFailed(string consumer, string group, TopicPartition partition) => Add(DeadLetterWriteFailures, consumer, group, partition);
+
+    private static void Add(Counter<long> counter, string consumer, string group, TopicPartition partition)
+    {
+        if (counter.Enabled)
+        {
+            counter.Add(1, new TagList { { "consumer", consumer }, { "group", group }, { "topic", partition.Topic } });
+        }
+    }
+}

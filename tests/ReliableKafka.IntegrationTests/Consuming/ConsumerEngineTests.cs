@@ -90,13 +90,22 @@ public sealed class ConsumerEngineTests(ITestOutputHelper output) : IDisposable
         var hosts = new List<IHost>();
         var logs = new LogCapture();
 
-        // Graceful changes only. (A session that expires on an overloaded machine leaves a zombie member handling
-        // records concurrently with their new owner, which can break first-handling order; the output then shows
-        // it. The fault-injection suite covers zombies. A longer session makes each rebalance on the embedded
-        // cluster take about as long as the session.)
+        // Graceful changes only. A session that expires on an overloaded machine leaves a zombie member handling
+        // records concurrently with their new owner, which can break first-handling order (the output then shows
+        // it; the fault-injection suite covers zombies), so the session is twice the fast one. It is not longer
+        // because every rebalance on the embedded cluster takes about as long as the session.
         async Task<IHost> JoinAsync()
         {
-            var host = BuildHost(topic, group, probe, o => o.CommitInterval = TimeSpan.FromMilliseconds(200), logs);
+            var host = BuildHost(
+                topic,
+                group,
+                probe,
+                o =>
+                {
+                    o.CommitInterval = TimeSpan.FromMilliseconds(200);
+                    o.SessionTimeout = TimeSpan.FromSeconds(6);
+                },
+                logs);
             await host.StartAsync();
             hosts.Add(host);
             return host;

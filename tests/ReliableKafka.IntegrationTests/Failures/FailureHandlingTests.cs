@@ -117,9 +117,9 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
 
         await host.StartAsync();
         await Eventually.UntilAsync(() => _probe.Handled.Count == 5, "the other records are handled");
-        await Task.Delay(TimeSpan.FromSeconds(1)); // several commit intervals while the dead-letter write cannot complete
+        var reportWhileDown = await UntilDegradedAsync(health);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // several commit intervals while the dead-letter write keeps failing
         var committedWhileDown = KafkaClients.Committed(cluster.BootstrapServers, group, topic, 1)[0];
-        var reportWhileDown = await health.CheckHealthAsync();
         cluster.SetBrokerUp(2);
         await Eventually.UntilAsync(
             () => KafkaClients.Committed(cluster.BootstrapServers, group, topic, 1)[0] == 6,
@@ -297,6 +297,19 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         orders.FlakyCount.Should().BeGreaterThan(300, "about 5% of the records failed at first");
         deadIds.ToHashSet().Should().BeEquivalentTo(poison, "exactly the poison records are dead-lettered (a crash repeats those not committed yet)");
         orders.Handled.Keys.Should().HaveCount(10_000 - poison.Count).And.NotContain(poison, "every other record is handled, none is lost");
+    }
+
+    /// <summary>Polls the health checks until they report degraded (a dead-letter write times out about a second after it starts).</summary>
+    private static async Task<HealthReport> UntilDegradedAsync(HealthCheckService health)
+    {
+        var report = await health.CheckHealthAsync();
+        for (var waited = 0; report.Status != HealthStatus.Degraded && waited < 30_000; waited += 50)
+        {
+            await Task.Delay(50);
+            report = await health.CheckHealthAsync();
+        }
+
+        return report;
     }
 
     private static void FastRetries(RetryOptions retry)

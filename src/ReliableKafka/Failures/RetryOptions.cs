@@ -36,7 +36,8 @@ public sealed class RetryOptions
 
     /// <summary>
     /// Gets or sets a Polly pipeline to run each attempt through instead of the one these options describe (code
-    /// only). It should retry, and it must honour the cancellation token it is given.
+    /// only). It should retry, and it must honour the cancellation token it is given. Its retries are not logged
+    /// or counted by ReliableKafka (event 2026, <c>reliablekafka.consumer.retries</c>): report them from the pipeline.
     /// </summary>
     /// <value>The default is <see langword="null"/>: a retry pipeline built from these options.</value>
     public ResiliencePipeline? Pipeline { get; set; }

@@ -87,7 +87,7 @@ public sealed class PartitionStateTests
         var stopped = new PartitionState(P0, OrderingMode.Key, _ => { });
         var failed = new PartitionState(P0, OrderingMode.Key, _ => { });
         stopped.Stop();
-        failed.Fail();
+        failed.Fail(new InvalidOperationException("boom"));
 
         stopped.Enqueue(Record(0, "a"), out _).Should().Be(PartitionState.EnqueueResult.Rejected);
         failed.Enqueue(Record(0, "a"), out _).Should().Be(PartitionState.EnqueueResult.Rejected);

@@ -79,7 +79,7 @@ internal sealed class ConsumerEngine
     private volatile bool _holding;
     private readonly bool _atMostOnce;
     private int _buffered;
-    private TopicPartition[] _assignment = [];
+    private PartitionState[] _assigned = [];
     private bool _slowHandlers;
     private bool _pausesDirty;
     private long _lastCommit;
@@ -87,7 +87,6 @@ internal sealed class ConsumerEngine
     private volatile bool _crashRequested;
     private volatile Exception? _stopRequest;
     private int _deadLetterWritesFailing;
-    private readonly ConcurrentDictionary<TopicPartition, Exception> _failedPartitions = new();
     private bool _stopping;
     private Task? _run;
 
@@ -140,7 +139,8 @@ internal sealed class ConsumerEngine
     public int DeadLetterWritesFailing => Volatile.Read(ref _deadLetterWritesFailing);
 
     /// <summary>Gets the partitions of this member that a failed record stopped (<see cref="FailurePolicy.PausePartition"/>), with the failure.</summary>
-    public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions => _failedPartitions.ToDictionary();
+    public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions =>
+        Volatile.Read(ref _assigned).Where(s => s.Failure is not null).ToDictionary(s => s.TopicPartition, s => s.Failure!);
 
     /// <summary>Gets the run: completes (or faults) when the consumer stopped; null before it started.</summary>
     public Task? Run => _run;
@@ -152,7 +152,7 @@ internal sealed class ConsumerEngine
     internal TimeSpan BackpressureHold { get; init; } = DefaultBackpressureHold;
 
     /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
-    public IReadOnlyList<TopicPartition> Assignment => Volatile.Read(ref _assignment);
+    public IReadOnlyList<TopicPartition> Assignment => [.. Volatile.Read(ref _assigned).Select(s => s.TopicPartition)];
 
     /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
     public int BufferedRecords => Volatile.Read(ref _buffered);
@@ -237,7 +237,6 @@ internal sealed class ConsumerEngine
             }
 
             _partitions.Clear();
-            _failedPartitions.Clear();
             consumer.Dispose(); // without Close after a crash or a fatal error
             _deadLetters?.Dispose();
         }
@@ -584,8 +583,9 @@ internal sealed class ConsumerEngine
             {
                 await _handler.HandleAsync(prepared, attempt, token).ConfigureAwait(false);
             }
-            catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts)
+            catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts && RetryPipelines.IsRetriable(_options.Retry, e))
             {
+                // Logged and counted here, where the record is known; a custom pipeline reports its own retries.
                 Log.AttemptFailed(_logger, Name, state.TopicPartition, offset, attempt, e);
                 ConsumerMetrics.Retry(Name, _options.GroupId!, state.TopicPartition);
                 throw;
@@ -620,22 +620,21 @@ internal sealed class ConsumerEngine
                 break;
             case FailurePolicy.StopConsumer:
                 Log.StoppingOnFailure(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, error);
-                FailPartition(state);
+                FailPartition(state, error);
                 _stopRequest ??= new ConsumerStoppedException(
                     $"Consumer {Name} stopped (FailurePolicy.StopConsumer): {record.Topic} [{record.Partition.Value}] @{record.Offset.Value} failed after {attempts} attempt(s): {error.Message}",
                     error);
                 break;
             default:
                 Log.HandlerFailed(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, error);
-                FailPartition(state);
-                _failedPartitions[state.TopicPartition] = error;
+                FailPartition(state, error);
                 break;
         }
     }
 
-    private void FailPartition(PartitionState state)
+    private void FailPartition(PartitionState state, Exception error)
     {
-        state.Fail();
+        state.Fail(error);
         _failures.Enqueue(state);
     }
 
@@ -1079,7 +1078,7 @@ internal sealed class ConsumerEngine
             _partitions[partition] = state;
         }
 
-        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
+        PublishAssignment();
         _pausesDirty = true;
         if (!_atMostOnce && partitions.Count > 0 && !_stopping)
         {
@@ -1152,11 +1151,13 @@ internal sealed class ConsumerEngine
         {
             state.Cancellation.Cancel();
             _partitions.Remove(state.TopicPartition);
-            _failedPartitions.TryRemove(state.TopicPartition, out _);
         }
 
-        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
+        PublishAssignment();
     }
+
+    /// <summary>Publishes the assigned partitions' states for readers off the poll thread (tests, health checks).</summary>
+    private void PublishAssignment() => Volatile.Write(ref _assigned, [.. _partitions.Values]);
 
     private TimeSpan CallbackCommitBudget(long started)
     {
@@ -1170,7 +1171,6 @@ internal sealed class ConsumerEngine
         Log.PartitionsLost(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
-            _failedPartitions.TryRemove(partition.TopicPartition, out _);
             if (_partitions.Remove(partition.TopicPartition, out var state))
             {
                 state.Stop();
@@ -1178,7 +1178,7 @@ internal sealed class ConsumerEngine
             }
         }
 
-        Volatile.Write(ref _assignment, [.. _partitions.Keys]);
+        PublishAssignment();
     }
 
     private void OnError(Error error)

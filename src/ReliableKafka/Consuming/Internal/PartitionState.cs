@@ -26,7 +26,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     private int _buffered;
     private bool _stopped;
     private bool _finishQueued;
-    private volatile bool _failed;
+    private volatile Exception? _failure;
 
     /// <summary>What <see cref="Enqueue"/> did with a record.</summary>
     internal enum EnqueueResult
@@ -52,7 +52,10 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     public CancellationTokenSource Cancellation { get; } = new();
 
     /// <summary>Gets a value indicating whether a handler failed: the partition stays paused and nothing at or past the failed offset is committed.</summary>
-    public bool Failed => _failed;
+    public bool Failed => _failure is not null;
+
+    /// <summary>Gets why a handler failed the partition (see <see cref="Failed"/>), or <see langword="null"/>.</summary>
+    public Exception? Failure => _failure;
 
     /// <summary>Gets a value indicating whether the partition is being given up (revoked, lost, shutdown): it takes no new records.</summary>
     public bool Stopped
@@ -140,7 +143,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         lock (_gate)
         {
             var offset = record.Offset.Value;
-            if (_stopped || _failed || !Offsets.Register(offset))
+            if (_stopped || _failure is not null || !Offsets.Register(offset))
             {
                 return EnqueueResult.Rejected;
             }
@@ -181,7 +184,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         lock (_gate)
         {
             dropped = 0;
-            if ((!_stopped || _finishQueued) && !_failed && lane.Records.TryDequeue(out var next))
+            if ((!_stopped || _finishQueued) && _failure is null && lane.Records.TryDequeue(out var next))
             {
                 record = next;
                 return true;
@@ -206,7 +209,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     }
 
     /// <summary>Marks the partition failed at a record; its lanes drop the records queued behind running ones.</summary>
-    public void Fail() => _failed = true;
+    public void Fail(Exception error) => _failure = error;
 
     /// <summary>
     /// Stops the partition: it takes no new records; running handlers may finish. Queued records are dropped

@@ -18,7 +18,6 @@ internal static class RetryPipelines
             return ResiliencePipeline.Empty;
         }
 
-        var isTransient = options.IsTransient ?? RetryOptions.IsTransientByDefault;
         return new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
@@ -33,9 +32,17 @@ internal static class RetryPipelines
                 ShouldHandle = args => ValueTask.FromResult(
                     args.Outcome.Exception is { } e
                     && !args.Context.CancellationToken.IsCancellationRequested
-                    && e is not MessageDeserializationException
-                    && isTransient(e)),
+                    && IsRetriable(options, e)),
             })
             .Build();
     }
+
+    /// <summary>
+    /// Whether the pipeline built from <paramref name="options"/> tries again after <paramref name="error"/> (attempts
+    /// left permitting). Never for a record that cannot be deserialized. Unknown for a custom pipeline: false.
+    /// </summary>
+    public static bool IsRetriable(RetryOptions options, Exception error) =>
+        options.Pipeline is null
+        && error is not MessageDeserializationException
+        && (options.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
 }

@@ -6,10 +6,13 @@
 #   ./build.sh demo       run the order-processing demo on the embedded Kafka cluster
 #   ./build.sh bench      run the benchmarks in bench/ (when there are any)
 #   ./build.sh native     only make sure the native librdkafka package restores (see eng/provision-librdkafka.sh)
+#   ./build.sh postgres   only make sure a PostgreSQL server runs and print its connection string (eng/provision-postgresql.sh)
 #   ./build.sh clean-native  forget the native stand-in and the cached probe result
 #
 # Every command first makes sure Confluent.Kafka's native package (librdkafka.redist) can be restored,
-# building a local stand-in when the NuGet feeds lack it. With CI=true no test may be skipped.
+# building a local stand-in when the NuGet feeds lack it. `test` and `bench` also make sure a PostgreSQL server
+# runs for the PostgreSQL deduplication store (installing Debian's when missing) and pass its connection string
+# in RELIABLEKAFKA_POSTGRESQL (set it yourself to use a server of your own). With CI=true no test may be skipped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +30,12 @@ require_dotnet() {
 
 provision() {
   bash "${ROOT}/eng/provision-librdkafka.sh"
+}
+
+provision_postgresql() {
+  local connection
+  connection="$(bash "${ROOT}/eng/provision-postgresql.sh")" || die "PostgreSQL could not be provisioned (see above)."
+  export RELIABLEKAFKA_POSTGRESQL="${connection}"
 }
 
 build() {
@@ -75,10 +84,11 @@ main() {
   require_dotnet
   case "${command}" in
     build) provision; build ;;
-    test) provision; build; run_tests ;;
+    test) provision; provision_postgresql; build; run_tests ;;
     demo) provision; dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
     bench)
       provision
+      provision_postgresql
       if compgen -G "bench/*/*.csproj" >/dev/null; then
         local project
         for project in bench/*/*.csproj; do dotnet run --project "${project}" -c Release -- "$@"; done
@@ -87,8 +97,9 @@ main() {
       fi
       ;;
     native) provision ;;
+    postgres) provision_postgresql; printf '%s\n' "${RELIABLEKAFKA_POSTGRESQL}" ;;
     clean-native) rm -rf "${ROOT}/artifacts/native" "${ROOT}/artifacts/librdkafka-feed"; echo "Forgot the native stand-in." ;;
-    *) die "unknown command '${command}'. Commands: build, test, demo, bench, native, clean-native." ;;
+    *) die "unknown command '${command}'. Commands: build, test, demo, bench, native, postgres, clean-native." ;;
   esac
 }
 

@@ -28,7 +28,12 @@ internal static class ConsumeBenchmark
     /// <summary>The mock cluster keeps about 5 MiB per partition and drops older data silently; stay well below.</summary>
     public const long MaxBytesPerPartition = 4L * 1024 * 1024;
 
-    public static void Fill(PerfCluster cluster, string topic, ConsumeSettings settings)
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="topic">The topic.</param>
+    /// <param name="settings">How many records of what size over how many partitions.</param>
+    /// <param name="withMessageIds">Whether each record carries a message id header.</param>
+    /// <param name="keys">Distinct keys, round robin (0: no keys).</param>
+    public static void Fill(PerfCluster cluster, string topic, ConsumeSettings settings, bool withMessageIds = false, int keys = 0)
     {
         var value = new byte[settings.RecordSize];
         new Random(7).NextBytes(value);
@@ -45,7 +50,12 @@ internal static class ConsumeBenchmark
             {
                 try
                 {
-                    producer.Produce(new TopicPartition(topic, i % settings.Partitions), new Message<byte[]?, byte[]?> { Value = value });
+                    producer.Produce(new TopicPartition(topic, i % settings.Partitions), new Message<byte[]?, byte[]?>
+                    {
+                        Key = keys > 0 ? System.Text.Encoding.UTF8.GetBytes($"key-{i % keys}") : null,
+                        Value = value,
+                        Headers = withMessageIds ? new Headers { { ReliableKafkaHeaders.MessageId, System.Text.Encoding.UTF8.GetBytes(Guid.NewGuid().ToString("N")) } } : null,
+                    });
                     break;
                 }
                 catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -61,18 +71,25 @@ internal static class ConsumeBenchmark
         }
     }
 
-    public static async Task<ConsumeRun> RunReliableAsync(PerfCluster cluster, string topic, ConsumeSettings settings, int round)
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="topic">The filled topic.</param>
+    /// <param name="settings">What was filled.</param>
+    /// <param name="round">The round (0 is the warm-up).</param>
+    /// <param name="client">The client's name in the report.</param>
+    /// <param name="configure">Adds to the ReliableKafka builder, e.g. a deduplication store.</param>
+    public static async Task<ConsumeRun> RunReliableAsync(
+        PerfCluster cluster, string topic, ConsumeSettings settings, int round, string client = "reliable", Action<IReliableKafkaBuilder>? configure = null)
     {
         var counter = new RecordCounter(settings.Records, settings.Partitions);
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton(counter);
-        builder.Services.AddReliableKafka(o => o.BootstrapServers = cluster.BootstrapServers)
+        var kafka = builder.Services.AddReliableKafka(o => o.BootstrapServers = cluster.BootstrapServers)
             .AddConsumer<byte[]?, byte[]?, CountingHandler>("perf", o =>
             {
                 o.GroupId = $"perf-reliable-{Guid.NewGuid():N}";
                 o.Topics.Add(topic);
-
             });
+        configure?.Invoke(kafka);
         using var host = builder.Build();
 
         GC.Collect();
@@ -87,7 +104,7 @@ internal static class ConsumeBenchmark
             Console.WriteLine($"  (round {round}: {counter.Duplicates} records were handled twice and counted once)");
         }
 
-        return Result("reliable", round, settings, started, counter.FirstAt, counter.LastAt, allocated);
+        return Result(client, round, settings, started, counter.FirstAt, counter.LastAt, allocated);
     }
 
     public static ConsumeRun RunRaw(PerfCluster cluster, string topic, ConsumeSettings settings, int round)

@@ -73,11 +73,39 @@ engine.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
+var dedupStore = new Option<string>("--store") { Description = "inmemory, sqlite, postgresql or all.", DefaultValueFactory = _ => "all" };
+dedupStore.AcceptOnlyFromAmong("all", DedupBenchmark.InMemory, DedupBenchmark.Sqlite, DedupBenchmark.PostgreSql);
+var dedupRecords = new Option<int>("--num-records") { Description = "Records per round with the in-memory store.", DefaultValueFactory = _ => 120_000 };
+var dedupDurableRecords = new Option<int>("--durable-records") { Description = "Records per round with the SQLite and PostgreSQL stores.", DefaultValueFactory = _ => 30_000 };
+var dedupKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 1000 };
+var postgreSql = new Option<string?>("--postgresql") { Description = "Npgsql connection string (default: RELIABLEKAFKA_POSTGRESQL, which ./build.sh bench sets)." };
+var dedup = new Command("dedup", "Consume with each deduplication store against no store, alternating in the same run.")
+{
+    dedupStore, dedupRecords, dedupDurableRecords, recordSize, consumePartitions, dedupKeys, postgreSql, bootstrapServers, rounds, json,
+};
+dedup.SetAction(async (parse, _) =>
+{
+    var chosen = parse.GetValue(dedupStore)!;
+    var settings = new DedupSettings(
+        chosen == "all" ? [DedupBenchmark.InMemory, DedupBenchmark.Sqlite, DedupBenchmark.PostgreSql] : [chosen],
+        parse.GetValue(dedupRecords), parse.GetValue(dedupDurableRecords), parse.GetValue(recordSize), parse.GetValue(consumePartitions),
+        parse.GetValue(dedupKeys), parse.GetValue(postgreSql) ?? Environment.GetEnvironmentVariable("RELIABLEKAFKA_POSTGRESQL"));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    foreach (var store in settings.Stores)
+    {
+        report.Add(await DedupBenchmark.RunAsync(cluster, store, settings, parse.GetValue(rounds)));
+    }
+
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
 var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
 var root = new RootCommand(
     "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
 {
-    produce, consume, engine, bootstrapServers, suiteRounds, json,
+    produce, consume, engine, dedup, bootstrapServers, suiteRounds, json,
 };
 root.SetAction(async (parse, _) =>
 {
@@ -90,6 +118,13 @@ root.SetAction(async (parse, _) =>
     var consumeNoOp = await RunConsumeAsync(cluster, null, new ConsumeSettings(120_000, 1024, 48), count, compare: true);
     report.Add(consumeNoOp);
     report.Add(await RunEngineAsync(cluster, new EngineSettings(20_000, 1000, 8, TimeSpan.FromMilliseconds(5), 256)));
+    var dedupSettings = new DedupSettings(
+        [DedupBenchmark.InMemory, DedupBenchmark.Sqlite, DedupBenchmark.PostgreSql], 120_000, 30_000, 1024, 48, 1000, Environment.GetEnvironmentVariable("RELIABLEKAFKA_POSTGRESQL"));
+    foreach (var store in dedupSettings.Stores)
+    {
+        report.Add(await DedupBenchmark.RunAsync(cluster, store, dedupSettings, rounds: 3));
+    }
+
     report.AddClosingLine(consumeNoOp.Summary().First().Replace("consume 1024B:", "consume no-op:", StringComparison.Ordinal));
     return await report.FinishAsync(parse.GetValue(json));
 });

@@ -9,7 +9,11 @@ await using var kafka = DemoKafka.Start(builder.Configuration);
 
 builder.Services.AddReliableKafka(builder.Configuration.GetSection(ReliableKafkaOptions.SectionName))
     .AddProducer<string, OrderPlaced>()
-    .AddConsumer<string, OrderPlaced, OrderPlacedHandler>("orders");
+    .AddConsumer<string, OrderPlaced, OrderPlacedHandler>("orders")
+
+    // The idempotent consumer: an order seen before (a redelivery, or the same order placed twice) is not handled again.
+    .UseInMemoryDeduplication()
+    .UseMessageIdSelector<string, OrderPlaced>("orders", context => context.Value.OrderId);
 builder.Services.AddSingleton<Checkout>();
 builder.Services.AddSingleton<OrderLedger>();
 

@@ -126,6 +126,9 @@ public sealed class ConsumerOptions
     /// <summary>Gets where and how failed records are dead-lettered (<see cref="ReliableKafka.FailurePolicy.DeadLetter"/>).</summary>
     public DeadLetterOptions DeadLetter { get; } = new();
 
+    /// <summary>Gets how this consumer uses the deduplication store (the idempotent consumer), when one was added.</summary>
+    public DeduplicationOptions Deduplication { get; } = new();
+
     /// <summary>Gets or sets how partitions are spread over the group's members (partition.assignment.strategy).</summary>
     /// <value>
     /// The default is <see cref="Confluent.Kafka.PartitionAssignmentStrategy.CooperativeSticky"/>: a rebalance moves only the

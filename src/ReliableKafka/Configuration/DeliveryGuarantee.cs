@@ -23,8 +23,12 @@ public enum DeliveryGuarantee
     AtLeastOnce = 0,
 
     /// <summary>
-    /// At-least-once delivery plus an idempotent consumer (a deduplication store) so that side effects happen
-    /// once. Not available yet: choosing it is a startup error until the deduplication stores ship.
+    /// At-least-once delivery plus an idempotent consumer, so that side effects happen once. Producer: as
+    /// <see cref="AtLeastOnce"/> (each message carries its <see cref="ReliableKafkaHeaders.MessageId"/>). Consumer: as
+    /// <see cref="AtLeastOnce"/>, and a deduplication store is required (<see cref="DeduplicationOptions"/>): a record
+    /// processed before is not handled again. For side effects in the PostgreSQL database of the store's
+    /// transactional inbox, exactly once even across crashes; for other side effects, a crash between the effect and
+    /// its completion record can still repeat it. Kafka-to-Kafka transactions come later.
     /// </summary>
     ExactlyOnce = 2,
 }

@@ -28,29 +28,86 @@ public sealed class ReliableKafkaOptionsValidatorTests
     }
 
     [Fact]
-    public void Validate_ExactlyOnce_FailsUntilDeduplicationShips()
+    public void Validate_ExactlyOnceWithoutDeduplicationStore_FailsForEachConsumerNamingHowToAddOne()
     {
-        Validate(o => o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce).Should().Equal(
-            "ReliableKafka:DeliveryGuarantee ExactlyOnce is not available yet: it needs a deduplication store, which a later release adds. " +
-            "Choose AtLeastOnce (nothing lost; a crash can redeliver) or AtMostOnce (nothing handled twice; a crash can lose).");
+        Validate(o =>
+        {
+            o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+            o.Consumers["orders"] = ValidConsumer();
+        }).Should().Equal(
+            $"{Consumer}:Deduplication: DeliveryGuarantee ExactlyOnce needs it, but no deduplication store was added: add one with .UseInMemoryDeduplication(), .UseSqliteDeduplication(...) or .UsePostgreSqlDeduplication(...) on AddReliableKafka's builder.");
     }
 
     [Fact]
-    public void Validate_ExactlyOnceOnOneConsumer_FailsForThatConsumer()
+    public void Validate_ExactlyOnceWithDeduplicationStore_Succeeds()
+    {
+        Validate(
+            o =>
+            {
+                o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+                o.Producers["default"] = new ProducerOptions();
+                o.Consumers["orders"] = ValidConsumer();
+            },
+            store: "InMemory").Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Validate_ExactlyOnceWithDeduplicationTurnedOff_Fails()
+    {
+        Validate(
+            o =>
+            {
+                var consumer = ValidConsumer();
+                consumer.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+                consumer.Deduplication.Enabled = false;
+                o.Consumers["orders"] = consumer;
+            },
+            store: "InMemory").Should().ContainSingle().Which.Should().StartWith($"{Consumer}:Deduplication: Enabled is false, but DeliveryGuarantee ExactlyOnce needs deduplication");
+    }
+
+    [Fact]
+    public void Validate_DeduplicationEnabledUnderAtMostOnce_Fails()
+    {
+        Validate(
+            o =>
+            {
+                var consumer = ValidConsumer();
+                consumer.DeliveryGuarantee = DeliveryGuarantee.AtMostOnce;
+                consumer.Deduplication.Enabled = true;
+                o.Consumers["orders"] = consumer;
+            },
+            store: "InMemory").Should().ContainSingle().Which.Should().StartWith($"{Consumer}:Deduplication: Enabled is true, but the consumer's DeliveryGuarantee is AtMostOnce");
+    }
+
+    [Fact]
+    public void Validate_DeduplicationEnabledWithoutStore_Fails()
     {
         Validate(o =>
         {
             var consumer = ValidConsumer();
-            consumer.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+            consumer.Deduplication.Enabled = true;
             o.Consumers["orders"] = consumer;
-        }).Should().ContainSingle().Which.Should().StartWith($"{Consumer}:DeliveryGuarantee ExactlyOnce is not available yet");
+        }).Should().ContainSingle().Which.Should().StartWith($"{Consumer}:Deduplication: Enabled is true, but no deduplication store was added");
+    }
+
+    [Fact]
+    public void Validate_LeaseDurationTooShort_FailsNamingTheRange()
+    {
+        Validate(
+            o =>
+            {
+                var consumer = ValidConsumer();
+                consumer.Deduplication.LeaseDuration = TimeSpan.FromMilliseconds(10);
+                o.Consumers["orders"] = consumer;
+            },
+            store: "InMemory").Should().Equal($"{Consumer}:Deduplication: LeaseDuration (10 ms) must be between 100 ms and 86400000 ms.");
     }
 
     [Fact]
     public void Validate_UndefinedGuarantee_Fails()
     {
         Validate(o => o.DeliveryGuarantee = (DeliveryGuarantee)7).Should().Equal(
-            "ReliableKafka:DeliveryGuarantee (7) is not a known guarantee; use AtMostOnce or AtLeastOnce.");
+            "ReliableKafka:DeliveryGuarantee (7) is not a known guarantee; use AtMostOnce, AtLeastOnce or ExactlyOnce.");
     }
 
     [Fact]
@@ -361,7 +418,7 @@ public sealed class ReliableKafkaOptionsValidatorTests
     public void Validate_TransactionalId_FailsAsNotSupportedYet()
     {
         Validate(o => o.Producers["default"] = Producing(("transactional.id", "tx-1"))).Should().Equal(
-            $"{Producer}:Config key 'transactional.id': transactional producers are not supported yet (they arrive with DeliveryGuarantee ExactlyOnce).");
+            $"{Producer}:Config key 'transactional.id': transactional producers are not supported yet (Kafka-to-Kafka transactions come in a later release).");
     }
 
     [Fact]
@@ -496,11 +553,16 @@ public sealed class ReliableKafkaOptionsValidatorTests
         return producer;
     }
 
-    private static List<string> Validate(Action<ReliableKafkaOptions> configure, bool registerClients = true)
+    private static List<string> Validate(Action<ReliableKafkaOptions> configure, bool registerClients = true, string? store = null)
     {
         var options = new ReliableKafkaOptions { BootstrapServers = "localhost:9092" };
         configure(options);
         var registry = new ReliableKafkaRegistry();
+        if (store is not null)
+        {
+            registry.SetDeduplicationStore(store);
+        }
+
         if (registerClients)
         {
             foreach (var name in options.Producers.Keys)

@@ -4,6 +4,8 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Consuming.Internal;
+using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 using ReliableKafka.Failures.Internal;
 
 namespace ReliableKafka.Tests.Consuming;
@@ -37,7 +39,8 @@ internal sealed class EngineRun : IAsyncDisposable
         Action<ConsumerOptions>? configure = null,
         Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null,
         FakeKafka? kafka = null,
-        TimeSpan? backpressureHold = null)
+        TimeSpan? backpressureHold = null,
+        IDeduplicationStore? store = null)
     {
         var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
         options.Topics.Add("orders");
@@ -54,7 +57,8 @@ internal sealed class EngineRun : IAsyncDisposable
             TimeProvider.System,
             settings => new FakeConsumerBuilder(kafka, settings),
             new FakeGroupOffsetStore(kafka),
-            deadLetters)
+            deadLetters,
+            store is null ? null : new Deduplicator(store, options.Deduplication, "test", options.GroupId, NullLogger.Instance, TimeProvider.System))
         {
             BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
         };
@@ -113,7 +117,12 @@ internal sealed class ScriptedHandler(FakeKafka kafka, Func<ConsumeResult<byte[]
             ? throw new MessageDeserializationException(MessageComponentType.Value, record.TopicPartitionOffset, new FormatException("not JSON"))
             : record;
 
-    public async Task HandleAsync(object prepared, int attempt, CancellationToken cancellationToken)
+    /// <summary>Gets or sets the message id selector (null: none).</summary>
+    public Func<ConsumeResult<byte[]?, byte[]?>, string?>? SelectId { get; set; }
+
+    public string? SelectMessageId(object prepared) => SelectId?.Invoke((ConsumeResult<byte[]?, byte[]?>)prepared);
+
+    public async Task HandleAsync(object prepared, int attempt, Func<IServiceProvider, ValueTask<IDeduplicationTransaction>>? transaction, CancellationToken cancellationToken)
     {
         var record = (ConsumeResult<byte[]?, byte[]?>)prepared;
         Started.Enqueue((record.Partition.Value, record.Offset.Value));

@@ -248,7 +248,7 @@ public sealed class FailurePolicyTests
         run.Kafka.Committed(P0).Should().Be(1);
     }
 
-    private static void Fast(RetryOptions retry)
+    internal static void Fast(RetryOptions retry)
     {
         retry.MaxAttempts = 3;
         retry.InitialDelay = TimeSpan.FromMilliseconds(1);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ReliableKafka.Consuming.Internal;
+using ReliableKafka.Deduplication;
 using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Producing.Internal;
 
@@ -213,18 +214,115 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
     }
 
     [Fact]
-    public async Task StartAsync_ExactlyOnce_FailsInsteadOfDowngrading()
+    public async Task StartAsync_ExactlyOnceWithoutStore_FailsInsteadOfDowngrading()
     {
-        using var host = BuildHost(services => services.AddReliableKafka(o =>
-        {
-            o.BootstrapServers = "k:9092";
-            o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
-        }));
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o =>
+            {
+                o.BootstrapServers = "k:9092";
+                o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+            })
+            .AddConsumer<string, string, NoOpHandler>("orders", c =>
+            {
+                c.GroupId = "orders-service";
+                c.Topics.Add("orders");
+            }));
 
         var act = () => host.StartAsync();
 
         (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().ContainSingle()
-            .Which.Should().StartWith("ReliableKafka:DeliveryGuarantee ExactlyOnce is not available yet");
+            .Which.Should().StartWith("ReliableKafka:Consumers:orders:Deduplication: DeliveryGuarantee ExactlyOnce needs it, but no deduplication store was added");
+    }
+
+    [Fact]
+    public async Task StartAsync_SqliteStoreWithoutConnectionString_FailsNamingTheStoreAndOption()
+    {
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UseSqliteDeduplication(o => o.Retention = TimeSpan.FromDays(1)));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().Equal(
+            "ReliableKafka:Deduplication (Sqlite store): ConnectionString must be set, e.g. \"Data Source=dedup.db\".");
+    }
+
+    [Fact]
+    public void UseDeduplication_SecondDifferentStore_Throws()
+    {
+        var builder = new ServiceCollection().AddReliableKafka().UseInMemoryDeduplication();
+
+        var act = () => builder.UseSqliteDeduplication("Data Source=x.db");
+
+        act.Should().Throw<InvalidOperationException>().WithMessage("A InMemory deduplication store was added already*");
+    }
+
+    [Fact]
+    public void UseInMemoryDeduplication_Twice_RegistersOneStore()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka().UseInMemoryDeduplication().UseInMemoryDeduplication(o => o.MaxEntries = 5);
+
+        using var provider = services.BuildServiceProvider();
+        provider.GetServices<IDeduplicationStore>().Should().ContainSingle().Which.Should().BeOfType<InMemoryDeduplicationStore>();
+        provider.GetRequiredService<IOptions<InMemoryDeduplicationOptions>>().Value.MaxEntries.Should().Be(5);
+    }
+
+    [Fact]
+    public void UsePostgreSqlDeduplication_TransactionalInbox_RegistersTheInboxStoreAndTheScopedInbox()
+    {
+        var services = new ServiceCollection();
+        services.AddReliableKafka().UsePostgreSqlDeduplication(o =>
+        {
+            o.ConnectionString = "Host=db;Database=app";
+            o.TransactionalInbox = true;
+        });
+
+        using var provider = services.BuildServiceProvider();
+        provider.GetRequiredService<IDeduplicationStore>().Should().BeOfType<ReliableKafka.PostgreSql.PostgreSqlInboxStore>();
+        using var scope = provider.CreateScope();
+        scope.ServiceProvider.GetRequiredService<ReliableKafka.PostgreSql.PostgreSqlInbox>().IsActive.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task StartAsync_MessageIdSelectorForUnknownConsumer_Fails()
+    {
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UseMessageIdSelector<string, string>("payments", c => c.Key));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().Equal(
+            "ReliableKafka:Consumers:payments: UseMessageIdSelector names a consumer that was not added with AddConsumer.");
+    }
+
+    [Fact]
+    public async Task UseDeduplicationStore_PurgesAtStartAndThenEveryPurgeInterval()
+    {
+        var store = new PurgeCountingStore();
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UseDeduplicationStore<PurgeCountingStore, InMemoryDeduplicationOptions>("Counting", (_, _) => store, (o, _) => o.PurgeInterval = TimeSpan.FromMilliseconds(100)));
+
+        await host.StartAsync();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (store.Purges < 3 && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+
+        await host.StopAsync();
+        store.Purges.Should().BeGreaterThanOrEqualTo(3);
+    }
+
+    [Fact]
+    public void UseMessageIdSelector_NullArguments_ThrowNamingTheParameter()
+    {
+        var builder = new ServiceCollection().AddReliableKafka();
+
+        ((Action)(() => builder.UseMessageIdSelector<string, string>("orders", null!))).Should().Throw<ArgumentNullException>().WithParameterName("selector");
+        ((Action)(() => builder.UseMessageIdSelector<string, string>(" ", c => c.Key))).Should().Throw<ArgumentException>().WithParameterName("consumerName");
     }
 
     private static IHost BuildHost(Action<IServiceCollection> configure)
@@ -235,6 +333,28 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
     }
 
     private sealed record BrokerAddress(string Value);
+
+    private sealed class PurgeCountingStore : IDeduplicationStore
+    {
+        private int _purges;
+
+        public int Purges => Volatile.Read(ref _purges);
+
+        public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<long> PurgeAsync(CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _purges);
+            return ValueTask.FromResult(0L);
+        }
+    }
 
     private sealed class NoOpHandler : IMessageHandler<string, string>
     {

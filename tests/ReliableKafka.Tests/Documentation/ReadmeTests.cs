@@ -32,6 +32,10 @@ public sealed partial class ReadmeTests
     [InlineData(typeof(ConsumerOptions))]
     [InlineData(typeof(RetryOptions))]
     [InlineData(typeof(DeadLetterOptions))]
+    [InlineData(typeof(DeduplicationOptions))]
+    [InlineData(typeof(ReliableKafka.Deduplication.InMemoryDeduplicationOptions))]
+    [InlineData(typeof(ReliableKafka.Sqlite.SqliteDeduplicationOptions))]
+    [InlineData(typeof(ReliableKafka.PostgreSql.PostgreSqlDeduplicationOptions))]
     public void ConfigurationReference_ListsEveryOption(Type options)
     {
         foreach (var property in options.GetProperties(BindingFlags.Public | BindingFlags.Instance))

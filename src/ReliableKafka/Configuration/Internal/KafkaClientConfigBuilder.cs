@@ -64,7 +64,7 @@ internal static class KafkaClientConfigBuilder
 
             if (canonical == TransactionalId)
             {
-                errors.Add($"{path}:Config key '{key}': transactional producers are not supported yet (they arrive with DeliveryGuarantee ExactlyOnce).");
+                errors.Add($"{path}:Config key '{key}': transactional producers are not supported yet (Kafka-to-Kafka transactions come in a later release).");
                 continue;
             }
 
@@ -202,7 +202,7 @@ internal static class KafkaClientConfigBuilder
             errors.Add($"{config.Path}: {config.Show(key)} contradicts DeliveryGuarantee {guarantee}: {why}");
         }
 
-        if (guarantee == DeliveryGuarantee.AtLeastOnce)
+        if (guarantee != DeliveryGuarantee.AtMostOnce)
         {
             if (!idempotent)
             {
@@ -326,15 +326,7 @@ internal static class KafkaClientConfigBuilder
     {
         if (!Enum.IsDefined(guarantee))
         {
-            errors.Add($"{where} ({(int)guarantee}) is not a known guarantee; use AtMostOnce or AtLeastOnce.");
-            return DeliveryGuarantee.AtLeastOnce;
-        }
-
-        if (guarantee == DeliveryGuarantee.ExactlyOnce)
-        {
-            errors.Add(
-                $"{where} ExactlyOnce is not available yet: it needs a deduplication store, which a later release adds. " +
-                "Choose AtLeastOnce (nothing lost; a crash can redeliver) or AtMostOnce (nothing handled twice; a crash can lose).");
+            errors.Add($"{where} ({(int)guarantee}) is not a known guarantee; use AtMostOnce, AtLeastOnce or ExactlyOnce.");
             return DeliveryGuarantee.AtLeastOnce;
         }
 

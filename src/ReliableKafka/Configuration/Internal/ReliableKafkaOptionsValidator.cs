@@ -33,6 +33,15 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
             if (registry.IsConsumer(consumerName))
             {
                 ValidateFailureHandling(options, consumerName, consumer, errors);
+                ValidateDeduplication(options, consumerName, consumer, errors);
+            }
+        }
+
+        foreach (var (consumerName, _, _) in registry.MessageIdSelectors)
+        {
+            if (!registry.IsConsumer(consumerName))
+            {
+                errors.Add($"{ConsumerPath(consumerName)}: UseMessageIdSelector names a consumer that was not added with AddConsumer.");
             }
         }
 
@@ -114,7 +123,35 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         errors.AddRange(producer.Errors.Select(e => e.Replace(producer.Path, $"{path}:DeadLetter (its producer)", StringComparison.Ordinal)));
     }
 
-    private static void ValidateAnnotations(object options, string path, List<string> errors)
+    /// <summary>Whether a consumer deduplicates, and whether it can: a store must be added, and AtMostOnce never deduplicates.</summary>
+    private void ValidateDeduplication(ReliableKafkaOptions root, string name, ConsumerOptions consumer, List<string> errors)
+    {
+        var path = $"{ConsumerPath(name)}:Deduplication";
+        ValidateAnnotations(consumer.Deduplication, path, errors);
+        var guarantee = consumer.DeliveryGuarantee ?? root.DeliveryGuarantee;
+        var store = registry.DeduplicationStore;
+        const string HowToAdd = "add one with .UseInMemoryDeduplication(), .UseSqliteDeduplication(...) or .UsePostgreSqlDeduplication(...) on AddReliableKafka's builder";
+        if (guarantee == DeliveryGuarantee.AtMostOnce && consumer.Deduplication.Enabled == true)
+        {
+            errors.Add($"{path}: Enabled is true, but the consumer's DeliveryGuarantee is AtMostOnce, which commits records before handling them and never handles one twice; deduplication needs AtLeastOnce or ExactlyOnce.");
+        }
+        else if (guarantee == DeliveryGuarantee.ExactlyOnce && consumer.Deduplication.Enabled == false)
+        {
+            errors.Add($"{path}: Enabled is false, but DeliveryGuarantee ExactlyOnce needs deduplication (it is what keeps side effects from happening twice); choose AtLeastOnce or turn deduplication on.");
+        }
+        else if (store is null && (consumer.Deduplication.Enabled == true || guarantee == DeliveryGuarantee.ExactlyOnce))
+        {
+            var why = consumer.Deduplication.Enabled == true ? "Enabled is true" : "DeliveryGuarantee ExactlyOnce needs it";
+            errors.Add($"{path}: {why}, but no deduplication store was added: {HowToAdd}.");
+        }
+
+        if (consumer.Deduplication.ClaimWaitTimeout is { } wait && wait < TimeSpan.Zero)
+        {
+            errors.Add($"{path}: ClaimWaitTimeout must not be negative.");
+        }
+    }
+
+    internal static void ValidateAnnotations(object options, string path, List<string> errors)
     {
         var results = new List<ValidationResult>();
         if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Deduplication.Internal;
 using Polly;
 using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
@@ -65,6 +66,7 @@ internal sealed class ConsumerEngine
     private readonly IGroupOffsetStore _offsetStore;
     private readonly ResiliencePipeline _retry;
     private readonly IDeadLetterWriter? _deadLetters;
+    private readonly Deduplicator? _dedup;
     private readonly Action<Lane> _runLane;
     private readonly List<PartitionState> _held = [];
     private readonly ILogger _logger;
@@ -101,6 +103,7 @@ internal sealed class ConsumerEngine
     /// </param>
     /// <param name="offsetStore">Commits and reads offsets with metadata (librdkafka's, unless a test passes one).</param>
     /// <param name="deadLetters">Writes failed records to the dead-letter topic; required for <see cref="FailurePolicy.DeadLetter"/> under AtLeastOnce.</param>
+    /// <param name="deduplicator">Claims and completes records in a deduplication store (the idempotent consumer); null when off. Not under AtMostOnce.</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
@@ -109,9 +112,16 @@ internal sealed class ConsumerEngine
         TimeProvider time,
         Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null,
         IGroupOffsetStore? offsetStore = null,
-        IDeadLetterWriter? deadLetters = null)
+        IDeadLetterWriter? deadLetters = null,
+        Deduplicator? deduplicator = null)
     {
         _atMostOnce = config.Guarantee == DeliveryGuarantee.AtMostOnce;
+        if (_atMostOnce && deduplicator is not null)
+        {
+            throw new ArgumentException("AtMostOnce consumers do not deduplicate: their records are committed before they are handled.", nameof(deduplicator));
+        }
+
+        _dedup = deduplicator;
         if (!_atMostOnce && options.FailurePolicy == FailurePolicy.DeadLetter && deadLetters is null)
         {
             throw new ArgumentNullException(nameof(deadLetters), "FailurePolicy.DeadLetter needs a dead-letter writer.");
@@ -137,6 +147,9 @@ internal sealed class ConsumerEngine
 
     /// <summary>Gets how many failed records are waiting for a dead-letter write that failed to be retried (0 when healthy).</summary>
     public int DeadLetterWritesFailing => Volatile.Read(ref _deadLetterWritesFailing);
+
+    /// <summary>Gets how many records wait for the deduplication store to work again (0 when healthy or without a store).</summary>
+    public int DeduplicationStoreFailing => _dedup?.Failing ?? 0;
 
     /// <summary>Gets the partitions of this member that a failed record stopped (<see cref="FailurePolicy.PausePartition"/>), with the failure.</summary>
     public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions =>
@@ -542,11 +555,13 @@ internal sealed class ConsumerEngine
                 return;
             }
 
-            var ran = await _retry.ExecuteAsync(
-                static (run, cancellationToken) => run.Engine.AttemptAsync(run.State, run.Lane, run.Prepared, run.Offset, cancellationToken),
-                (Engine: this, State: state, Lane: lane, Prepared: prepared, Offset: record.Offset.Value),
-                token).ConfigureAwait(false);
-            if (ran && !_atMostOnce)
+            var run = new AttemptRun(this, state, lane, prepared, record.Offset.Value);
+            if (_dedup is not null)
+            {
+                run = run with { Key = _dedup.KeyOf(_handler.SelectMessageId(prepared), record), Owner = _dedup.NewOwner() };
+            }
+
+            if (await RunAttemptsAsync(run, token).ConfigureAwait(false) && !_atMostOnce)
             {
                 state.Offsets.Complete(record.Offset.Value);
             }
@@ -567,36 +582,100 @@ internal sealed class ConsumerEngine
         }
     }
 
-    /// <summary>One attempt of the handler, holding a concurrency slot only while it runs (not during backoff); false when the partition was let go meanwhile.</summary>
-    private async ValueTask<bool> AttemptAsync(PartitionState state, Lane lane, object prepared, long offset, CancellationToken token)
+    /// <summary>
+    /// Runs the record's attempts through the retry pipeline; false when the partition was let go meanwhile. A
+    /// deduplication store failure is no attempt failure: the record waits, with growing pauses, and starts over.
+    /// </summary>
+    private async ValueTask<bool> RunAttemptsAsync(AttemptRun run, CancellationToken token)
     {
-        await _concurrency.WaitAsync(token).ConfigureAwait(false);
+        var pause = FirstDeadLetterRetry;
+        var failing = false;
         try
         {
-            if (state.DropsQueued)
+            while (true)
             {
-                return false;
+                try
+                {
+                    return await _retry.ExecuteAsync(
+                        static (run, cancellationToken) => run.Engine.AttemptAsync(run, cancellationToken),
+                        run,
+                        token).ConfigureAwait(false);
+                }
+                catch (DeduplicationRetryException e) when (!token.IsCancellationRequested)
+                {
+                    if (e.StoreFailed)
+                    {
+                        _dedup!.Failed(ref failing, run.State.TopicPartition, run.Offset, pause, e);
+                        await Task.Delay(pause, _time, token).ConfigureAwait(false);
+                        pause = pause * 2 < MaxDeadLetterRetry ? pause * 2 : MaxDeadLetterRetry;
+                    }
+                }
             }
-
-            var attempt = ++lane.Attempts;
-            try
-            {
-                await _handler.HandleAsync(prepared, attempt, token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts && RetryPipelines.IsRetriable(_options.Retry, e))
-            {
-                // Logged and counted here, where the record is known; a custom pipeline reports its own retries.
-                Log.AttemptFailed(_logger, Name, state.TopicPartition, offset, attempt, e);
-                ConsumerMetrics.Retry(Name, _options.GroupId!, state.TopicPartition);
-                throw;
-            }
-
-            return true;
         }
         finally
         {
-            _concurrency.Release();
+            _dedup?.Recovered(ref failing);
         }
+    }
+
+    /// <summary>
+    /// One attempt: claims the record when deduplicating (true without running the handler when it was processed
+    /// before), runs the handler holding a concurrency slot (not during backoff), then completes the claim, or
+    /// releases it when the handler failed. False when the partition was let go meanwhile.
+    /// </summary>
+    private async ValueTask<bool> AttemptAsync(AttemptRun run, CancellationToken token)
+    {
+        var (state, lane) = (run.State, run.Lane);
+        var dedup = _dedup;
+        if (dedup is not null && !await dedup.ClaimAsync(run.Key, run.Owner, state.TopicPartition, run.Offset, token).ConfigureAwait(false))
+        {
+            return true;
+        }
+
+        var handled = false;
+        try
+        {
+            await _concurrency.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                if (state.DropsQueued)
+                {
+                    return false;
+                }
+
+                var attempt = ++lane.Attempts;
+                try
+                {
+                    await _handler.HandleAsync(run.Prepared, attempt, dedup?.Transactional is { } store ? run.BeginTransaction(store, token) : null, token).ConfigureAwait(false);
+                    handled = true;
+                }
+                catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts && RetryPipelines.IsRetriable(_options.Retry, e))
+                {
+                    // Logged and counted here, where the record is known; a custom pipeline reports its own retries.
+                    Log.AttemptFailed(_logger, Name, state.TopicPartition, run.Offset, attempt, e);
+                    ConsumerMetrics.Retry(Name, _options.GroupId!, state.TopicPartition);
+                    throw;
+                }
+            }
+            finally
+            {
+                _concurrency.Release();
+            }
+        }
+        finally
+        {
+            if (dedup is not null && !handled)
+            {
+                await dedup.ReleaseAsync(run.Key, run.Owner, state.TopicPartition, run.Offset).ConfigureAwait(false);
+            }
+        }
+
+        if (dedup is { Transactional: null })
+        {
+            await dedup.CompleteAsync(run.Key, run.Owner, state.TopicPartition, run.Offset, token).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     /// <summary>Applies the failure policy to a record that failed for good (under AtMostOnce: logs it).</summary>

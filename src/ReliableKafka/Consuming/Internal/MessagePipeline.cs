@@ -1,5 +1,7 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
+using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
 
@@ -9,7 +11,8 @@ internal sealed class MessagePipeline<TKey, TValue, THandler>(
     string groupId,
     IDeserializer<TKey> keyDeserializer,
     IDeserializer<TValue> valueDeserializer,
-    IServiceScopeFactory scopes) : IRecordHandler
+    IServiceScopeFactory scopes,
+    Func<MessageContext<TKey, TValue>, string?>? messageIdSelector = null) : IRecordHandler
     where THandler : class, IMessageHandler<TKey, TValue>
 {
     public object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
@@ -21,15 +24,52 @@ internal sealed class MessagePipeline<TKey, TValue, THandler>(
         return new MessageContext<TKey, TValue>(key, value, record, headers, consumerName, groupId, cancellationToken);
     }
 
-    public async Task HandleAsync(object prepared, int attempt, CancellationToken cancellationToken)
+    public string? SelectMessageId(object prepared) =>
+        messageIdSelector?.Invoke((MessageContext<TKey, TValue>)prepared) is { Length: > 0 } id ? id : null;
+
+    public async Task HandleAsync(object prepared, int attempt, Func<IServiceProvider, ValueTask<IDeduplicationTransaction>>? transaction, CancellationToken cancellationToken)
     {
         var context = (MessageContext<TKey, TValue>)prepared;
         context.Attempt = attempt;
         var scope = scopes.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
-            var handler = scope.ServiceProvider.GetRequiredService<THandler>();
-            await handler.HandleAsync(context, cancellationToken).ConfigureAwait(false);
+            if (transaction is null)
+            {
+                await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(context, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            IDeduplicationTransaction unit;
+            try
+            {
+                unit = await transaction(scope.ServiceProvider).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new DeduplicationRetryException($"Beginning the deduplication store's transaction failed: {e.Message}", e);
+            }
+
+            await using (unit.ConfigureAwait(false))
+            {
+                await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(context, cancellationToken).ConfigureAwait(false);
+                bool committed;
+                try
+                {
+                    // The handler's writes are done: commit them even if the work was abandoned meanwhile, so that
+                    // the record's next owner finds it processed instead of doing it again.
+                    committed = await unit.CompleteAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    throw new DeduplicationRetryException($"Committing the handler's transaction with its completion failed: {e.Message}", e);
+                }
+
+                if (!committed)
+                {
+                    throw new DeduplicationRetryException("The claim expired and was taken over before the handler's transaction committed; it was rolled back.");
+                }
+            }
         }
     }
 

@@ -3,6 +3,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
+using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
 using ReliableKafka.Serialization.Internal;
@@ -34,8 +37,9 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             consumerOptions.GroupId!,
             Serdes.GetDeserializer<TKey>(services, Name),
             Serdes.GetDeserializer<TValue>(services, Name),
-            services.GetRequiredService<IServiceScopeFactory>());
-        var deadLetters = config.Guarantee == DeliveryGuarantee.AtLeastOnce && consumerOptions.FailurePolicy == FailurePolicy.DeadLetter
+            services.GetRequiredService<IServiceScopeFactory>(),
+            FindMessageIdSelector());
+        var deadLetters = config.Guarantee != DeliveryGuarantee.AtMostOnce && consumerOptions.FailurePolicy == FailurePolicy.DeadLetter
             ? new DeadLetterWriter(
                 DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid(),
                 consumerOptions.DeadLetter,
@@ -43,7 +47,39 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 time,
                 loggerFactory.CreateLogger(Log.LibrdkafkaCategory))
             : null;
-        _engine = new ConsumerEngine(config, consumerOptions, pipeline, loggerFactory, time, deadLetters: deadLetters);
+        var deduplicator = UsesDeduplication(config.Guarantee, consumerOptions)
+            ? new Deduplicator(
+                services.GetRequiredService<IDeduplicationStore>(),
+                consumerOptions.Deduplication,
+                Name,
+                consumerOptions.GroupId!,
+                loggerFactory.CreateLogger(Log.ConsumerCategory),
+                time)
+            : null;
+        _engine = new ConsumerEngine(config, consumerOptions, pipeline, loggerFactory, time, deadLetters: deadLetters, deduplicator: deduplicator);
         await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
+    }
+
+    /// <summary>On when the options say so, or by default when a store was added; never under AtMostOnce (validation refuses contradictions).</summary>
+    private bool UsesDeduplication(DeliveryGuarantee guarantee, ConsumerOptions consumerOptions) =>
+        guarantee != DeliveryGuarantee.AtMostOnce
+        && (consumerOptions.Deduplication.Enabled ?? services.GetService<ReliableKafkaRegistry>()?.DeduplicationStore is not null);
+
+    private Func<MessageContext<TKey, TValue>, string?>? FindMessageIdSelector()
+    {
+        if (services.GetKeyedService<MessageIdSelector<TKey, TValue>>(Name) is { } selector)
+        {
+            return selector.Select;
+        }
+
+        var registry = services.GetService<ReliableKafkaRegistry>();
+        if (registry?.MessageIdSelectors.FirstOrDefault(s => string.Equals(s.Consumer, Name, StringComparison.OrdinalIgnoreCase)) is { Consumer: { } other } added)
+        {
+            throw new InvalidOperationException(
+                $"The message id selector added for consumer '{other}' takes MessageContext<{added.Key.Name}, {added.Value.Name}>, but consumer '{Name}' handles " +
+                $"MessageContext<{typeof(TKey).Name}, {typeof(TValue).Name}> (names are matched exactly); add it with UseMessageIdSelector<{typeof(TKey).Name}, {typeof(TValue).Name}>(\"{Name}\", ...).");
+        }
+
+        return null;
     }
 }

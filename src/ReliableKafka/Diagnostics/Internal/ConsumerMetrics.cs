@@ -27,6 +27,16 @@ internal static class ConsumerMetrics
     private static readonly Counter<long> DeadLetterWriteFailures = Meter.CreateCounter<long>(
         "reliablekafka.consumer.dead_letter_write_failures", "{write}", "Dead-letter writes that failed and are tried again.");
 
+    private static readonly Counter<long> DuplicatesSuppressed = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.duplicates_suppressed", "{record}", "Records processed before (found in the deduplication store) whose handler was not run again.");
+
+    private static readonly Counter<long> DeduplicationStoreFailures = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.deduplication_store_failures", "{call}", "Deduplication store calls that failed; the record waits and is tried again.");
+
+    public static void DuplicateSuppressed(string consumer, string group, TopicPartition partition) => Add(DuplicatesSuppressed, consumer, group, partition);
+
+    public static void DeduplicationStoreFailed(string consumer, string group, TopicPartition partition) => Add(DeduplicationStoreFailures, consumer, group, partition);
+
     public static void Retry(string consumer, string group, TopicPartition partition) => Add(Retries, consumer, group, partition);
 
     public static void DeadLetter(string consumer, string group, TopicPartition partition) => Add(DeadLettered, consumer, group, partition);

@@ -121,6 +121,27 @@ internal static partial class Log
     [LoggerMessage(EventId = 2031, Level = LogLevel.Information, Message = "Redrive of {DeadLetterTopic} (group {GroupId}): {Redriven} record(s) sent back and acknowledged, {PassedOver} passed over")]
     public static partial void Redriven(ILogger logger, string deadLetterTopic, string groupId, int redriven, int passedOver);
 
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Debug, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) was processed before; its handler is not run again")]
+    public static partial void DuplicateSuppressed(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
+
+    [LoggerMessage(EventId = 2033, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) is being processed elsewhere (a claim not yet expired); waiting for it to complete, be released or expire")]
+    public static partial void ClaimedElsewhere(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
+
+    [LoggerMessage(EventId = 2034, Level = LogLevel.Error, Message = "Consumer {Consumer}: the deduplication store failed while processing {Topic} [{Partition}] @{Offset} ({Reason}); the record stays unfinished and uncommitted, and is tried again in {PauseMs} ms")]
+    public static partial void DeduplicationStoreFailed(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string reason);
+
+    [LoggerMessage(EventId = 2035, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) was handled, but its claim had expired and another owner took it over, which may have handled it too; make Deduplication:LeaseDuration longer than the slowest handler attempt")]
+    public static partial void ClaimLost(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
+
+    [LoggerMessage(EventId = 2036, Level = LogLevel.Warning, Message = "Consumer {Consumer}: releasing the claim on {Topic} [{Partition}] @{Offset} failed ({Reason}); the record is claimable again when its lease expires")]
+    public static partial void ReleaseFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
+    public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
+
+    [LoggerMessage(EventId = 2038, Level = LogLevel.Debug, Message = "Purged {Count} entries older than the retention from the deduplication store {Store}")]
+    public static partial void Purged(ILogger logger, string store, long count);
+
     [LoggerMessage(EventId = 3001, Message = "librdkafka {Client} {Facility}: {Message}")]
     public static partial void Librdkafka(ILogger logger, LogLevel level, string client, string facility, string message);
 

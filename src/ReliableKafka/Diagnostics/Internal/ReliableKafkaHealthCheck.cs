@@ -7,7 +7,7 @@ namespace ReliableKafka.Diagnostics.Internal;
 /// <summary>
 /// Reports every consumer: unhealthy when it is not running (not started yet, stopped by a fatal error or by
 /// <see cref="FailurePolicy.StopConsumer"/>); degraded when failed records wait for a dead-letter write that keeps
-/// failing, or when partitions are stopped by a failed record (<see cref="FailurePolicy.PausePartition"/>).
+/// failing, when records wait for a deduplication store that keeps failing, or when partitions are stopped by a failed record (<see cref="FailurePolicy.PausePartition"/>).
 /// </summary>
 internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hostedServices) : IHealthCheck
 {
@@ -53,6 +53,11 @@ internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hoste
         if (engine.DeadLetterWritesFailing is > 0 and var waiting)
         {
             issues.Add($"{waiting} failed record(s) wait for a dead-letter write that keeps failing; their offsets are not committed");
+        }
+
+        if (engine.DeduplicationStoreFailing is > 0 and var stalled)
+        {
+            issues.Add($"{stalled} record(s) wait for the deduplication store, which keeps failing; they are not handled or committed until it works again");
         }
 
         var failed = engine.FailedPartitions;

@@ -43,6 +43,6 @@ internal static class RetryPipelines
     /// </summary>
     public static bool IsRetriable(RetryOptions options, Exception error) =>
         options.Pipeline is null
-        && error is not MessageDeserializationException
+        && error is not (MessageDeserializationException or Deduplication.Internal.DeduplicationRetryException)
         && (options.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
 }

@@ -1,0 +1,261 @@
+using Npgsql;
+using NpgsqlTypes;
+using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
+
+namespace ReliableKafka.PostgreSql.Internal;
+
+/// <summary>
+/// The processed-messages table and its statements. Concurrent claims, and concurrent completions, are batched:
+/// one statement and one commit for many records. Lease times come from the database server's clock, so that
+/// members on machines whose clocks differ agree on when a lease expired.
+/// </summary>
+internal sealed class PostgreSqlTable : IAsyncDisposable
+{
+    private readonly PostgreSqlDeduplicationOptions _options;
+    private readonly SemaphoreSlim _schemaGate = new(1, 1);
+    private const int MaxBatch = 500;
+    private const int MaxBatchesInFlight = 4;
+
+    private readonly string _claimSql;
+    private readonly string _completeSql;
+    private readonly string _completeBatchSql;
+    private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner, TimeSpan Lease), ClaimResult> _claims;
+    private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner), bool> _completions;
+    private readonly string _releaseSql;
+    private readonly string _purgeSql;
+    private volatile bool _schemaReady;
+
+    public PostgreSqlTable(PostgreSqlDeduplicationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString, nameof(options));
+        foreach (var (name, value) in new[] { ("Schema", options.Schema), ("TableName", options.TableName) })
+        {
+            if (!System.Text.RegularExpressions.Regex.IsMatch(value, "^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
+            {
+                throw new ArgumentException($"{name} '{value}' must be a plain SQL identifier.", nameof(options));
+            }
+        }
+
+        _options = options;
+        DataSource = NpgsqlDataSource.Create(options.ConnectionString);
+        var table = QualifiedName(options);
+        _claimSql = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::interval[]) AS i (scope, message_id, owner, lease)),
+            claimed AS (
+                INSERT INTO {table} AS d (scope, message_id, owner, lease_expires_at)
+                SELECT scope, message_id, owner, clock_timestamp() + lease FROM input ORDER BY scope, message_id
+                ON CONFLICT (scope, message_id) DO UPDATE SET owner = excluded.owner, lease_expires_at = excluded.lease_expires_at
+                WHERE d.completed_at IS NULL AND (d.lease_expires_at <= clock_timestamp() OR d.owner = excluded.owner)
+                RETURNING d.scope, d.message_id)
+            SELECT i.scope, i.message_id, c.message_id IS NOT NULL, e.completed_at IS NOT NULL, e.lease_expires_at
+            FROM input AS i
+            LEFT JOIN claimed AS c ON c.scope = i.scope AND c.message_id = i.message_id
+            LEFT JOIN {table} AS e ON e.scope = i.scope AND e.message_id = i.message_id
+            """;
+        _completeBatchSql = $"""
+            UPDATE {table} AS t SET completed_at = COALESCE(t.completed_at, clock_timestamp())
+            FROM unnest($1::text[], $2::text[], $3::uuid[]) AS i (scope, message_id, owner)
+            WHERE t.scope = i.scope AND t.message_id = i.message_id AND t.owner = i.owner
+            RETURNING t.scope, t.message_id
+            """;
+        _claims = new(r => r.Key, ClaimBatchAsync, MaxBatch, MaxBatchesInFlight);
+        _completions = new(r => r.Key, CompleteBatchAsync, MaxBatch, MaxBatchesInFlight);
+        _completeSql = $"UPDATE {table} SET completed_at = COALESCE(completed_at, clock_timestamp()) WHERE scope = $1 AND message_id = $2 AND owner = $3";
+        _releaseSql = $"DELETE FROM {table} WHERE scope = $1 AND message_id = $2 AND owner = $3 AND completed_at IS NULL";
+        _purgeSql = $"DELETE FROM {table} WHERE completed_at < clock_timestamp() - $1 OR (completed_at IS NULL AND lease_expires_at < clock_timestamp() - $1)";
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public static string QualifiedName(PostgreSqlDeduplicationOptions options) => $"{options.Schema}.{options.TableName}";
+
+    public static string CreateSchemaSql(PostgreSqlDeduplicationOptions options) => $"""
+        CREATE SCHEMA IF NOT EXISTS {options.Schema};
+        CREATE TABLE IF NOT EXISTS {QualifiedName(options)} (
+            scope text NOT NULL,
+            message_id text NOT NULL,
+            owner uuid NOT NULL,
+            lease_expires_at timestamptz NOT NULL,
+            completed_at timestamptz NULL,
+            PRIMARY KEY (scope, message_id)
+        );
+        CREATE INDEX IF NOT EXISTS {options.TableName}_completed_at ON {QualifiedName(options)} (completed_at);
+        """;
+
+    /// <summary>
+    /// Claims through the batcher. A caller that stops waiting (its work was abandoned) has its claim released
+    /// when the batch gets it, so that the record's next owner need not wait for the lease to expire.
+    /// </summary>
+    public async ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        var claim = _claims.RunAsync((key, owner, lease));
+        try
+        {
+            return await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _ = ReleaseWhenClaimedAsync(claim, key, owner);
+            throw;
+        }
+    }
+
+    private async Task ReleaseWhenClaimedAsync(Task<ClaimResult> claim, DeduplicationKey key, Guid owner)
+    {
+        try
+        {
+            if ((await claim.ConfigureAwait(false)).Status == ClaimStatus.Claimed)
+            {
+                await ReleaseAsync(key, owner, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // Best effort: an unreleased claim expires with its lease.
+        }
+    }
+
+    /// <summary>Completes on its own through the batcher, or, with a connection, in the caller's transaction.</summary>
+    public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        if (connection is null)
+        {
+            return await _completions.RunAsync((key, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var command = new NpgsqlCommand(_completeSql, connection, transaction);
+        await using (command.ConfigureAwait(false))
+        {
+            AddKey(command, key, owner);
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        }
+    }
+
+    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken)
+    {
+        var command = DataSource.CreateCommand(_releaseSql);
+        await using (command.ConfigureAwait(false))
+        {
+            AddKey(command, key, owner);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask<long> PurgeAsync(CancellationToken cancellationToken)
+    {
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        var command = DataSource.CreateCommand(_purgeSql);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = _options.Retention, NpgsqlDbType = NpgsqlDbType.Interval });
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DataSource.DisposeAsync().ConfigureAwait(false);
+        _schemaGate.Dispose();
+    }
+
+    private async Task<IReadOnlyList<ClaimResult>> ClaimBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
+    {
+        var command = DataSource.CreateCommand(_claimSql);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.MessageId)] });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. batch.Select(r => r.Owner)] });
+            command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = [.. batch.Select(r => r.Lease)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval });
+            var answers = new Dictionary<DeduplicationKey, ClaimResult>(batch.Count);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var key = new DeduplicationKey(reader.GetString(0), reader.GetString(1));
+                    answers[key] = reader.GetBoolean(2) ? ClaimResult.Claimed
+                        : !reader.IsDBNull(3) && reader.GetBoolean(3) ? ClaimResult.AlreadyProcessed
+
+                        // Held by another owner; or inserted by one after this statement's snapshot began (expiry unknown).
+                        : new ClaimResult(ClaimStatus.InProgressElsewhere, reader.IsDBNull(4) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(4), TimeSpan.Zero));
+                }
+            }
+
+            return [.. batch.Select(r => answers[r.Key])];
+        }
+    }
+
+    private async Task<IReadOnlyList<bool>> CompleteBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken)
+    {
+        var command = DataSource.CreateCommand(_completeBatchSql);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.MessageId)] });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. batch.Select(r => r.Owner)] });
+            var completed = new HashSet<DeduplicationKey>();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    completed.Add(new DeduplicationKey(reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            return [.. batch.Select(r => completed.Contains(r.Key))];
+        }
+    }
+
+    private static void AddKey(NpgsqlCommand command, DeduplicationKey key, Guid owner)
+    {
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key.Scope });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key.MessageId });
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = owner });
+    }
+
+    /// <summary>Creates the schema and table once, when allowed; concurrent creators are serialized by an advisory lock.</summary>
+    private async ValueTask EnsureSchemaAsync(CancellationToken cancellationToken)
+    {
+        if (_schemaReady || !_options.CreateSchema)
+        {
+            return;
+        }
+
+        await _schemaGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_schemaReady)
+            {
+                return;
+            }
+
+            var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (transaction.ConfigureAwait(false))
+                {
+                    var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock(hashtext('reliablekafka-dedup-schema')); {CreateSchemaSql(_options)}", connection, transaction);
+                    await using (command.ConfigureAwait(false))
+                    {
+                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            _schemaReady = true;
+        }
+        finally
+        {
+            _schemaGate.Release();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using ReliableKafka.Diagnostics.Internal;
+
+namespace ReliableKafka.Deduplication.Internal;
+
+/// <summary>
+/// One consumer's side of the deduplication protocol: the message id of a record, and the store calls with their
+/// waiting, retrying and reporting. Store failures surface as <see cref="DeduplicationRetryException"/>, never as
+/// handler failures, so a store outage neither dead-letters records nor marks them finished.
+/// </summary>
+internal sealed class Deduplicator
+{
+    private static readonly TimeSpan FirstClaimPoll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan MaxClaimPoll = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan FirstCompletionRetry = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxCompletionRetry = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ClaimWaitMargin = TimeSpan.FromSeconds(10);
+
+    private readonly IDeduplicationStore _store;
+    private readonly string _consumer;
+    private readonly string _scope;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _lease;
+    private readonly TimeSpan _claimWait;
+    private readonly int _ownerPrefix = Random.Shared.Next();
+    private readonly short _ownerPrefix2 = (short)Random.Shared.Next();
+    private readonly short _ownerPrefix3 = (short)Random.Shared.Next();
+    private long _owners;
+    private int _failing;
+
+    public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time)
+    {
+        _store = store;
+        Transactional = store as ITransactionalDeduplicationStore;
+        _consumer = consumer;
+        _scope = groupId;
+        _logger = logger;
+        _time = time;
+        _lease = options.LeaseDuration;
+        _claimWait = options.ClaimWaitTimeout ?? options.LeaseDuration + ClaimWaitMargin;
+    }
+
+    /// <summary>Gets the store as a transactional one, when it is (the handler then runs inside its transaction).</summary>
+    public ITransactionalDeduplicationStore? Transactional { get; }
+
+    /// <summary>Gets how many records currently wait for the store to work again (0 when healthy).</summary>
+    public int Failing => Volatile.Read(ref _failing);
+
+    /// <summary>
+    /// A new owner for a delivery of a record: unique across processes (8 random bytes per consumer instance, then a
+    /// counter) and cheaper than a random Guid per record.
+    /// </summary>
+    public Guid NewOwner()
+    {
+        var n = (ulong)Interlocked.Increment(ref _owners);
+        return new Guid(_ownerPrefix, _ownerPrefix2, _ownerPrefix3, (byte)(n >> 56), (byte)(n >> 48), (byte)(n >> 40), (byte)(n >> 32), (byte)(n >> 24), (byte)(n >> 16), (byte)(n >> 8), (byte)n);
+    }
+
+    /// <summary>The record's key: the selected id, else the message id header, else topic/partition@offset.</summary>
+    public DeduplicationKey KeyOf(string? selectedId, ConsumeResult<byte[]?, byte[]?> record) =>
+        new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? string.Create(
+            CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}"));
+
+    /// <summary>
+    /// Claims the record; true when claimed, false when it was processed before. Waits while another owner holds
+    /// it, up to the claim wait timeout (then throws <see cref="DeduplicationClaimTimeoutException"/>, an attempt failure).
+    /// </summary>
+    public async ValueTask<bool> ClaimAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
+    {
+        long started = 0;
+        var pause = FirstClaimPoll;
+        var waiting = false;
+        while (true)
+        {
+            ClaimResult result;
+            try
+            {
+                result = await _store.ClaimAsync(key, owner, _lease, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!token.IsCancellationRequested)
+            {
+                throw new DeduplicationRetryException($"Claiming message {key.MessageId} failed: {e.Message}", e);
+            }
+
+            switch (result.Status)
+            {
+                case ClaimStatus.Claimed:
+                    return true;
+                case ClaimStatus.AlreadyProcessed:
+                    Log.DuplicateSuppressed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+                    ConsumerMetrics.DuplicateSuppressed(_consumer, _scope, partition);
+                    return false;
+            }
+
+            if (started == 0)
+            {
+                started = _time.GetTimestamp();
+            }
+
+            var waited = _time.GetElapsedTime(started);
+            if (waited >= _claimWait)
+            {
+                throw new DeduplicationClaimTimeoutException(FormattableString.Invariant(
+                    $"Message {key.MessageId} ({partition.Topic} [{partition.Partition.Value}] @{offset}) stayed claimed by another owner for {waited.TotalMilliseconds:F0} ms (Deduplication:ClaimWaitTimeout {_claimWait.TotalMilliseconds:F0} ms)."));
+            }
+
+            if (!waiting)
+            {
+                waiting = true;
+                Log.ClaimedElsewhere(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+            }
+
+            var untilExpiry = result.LeaseExpiresAt is { } expires ? expires - _time.GetUtcNow() : pause;
+            var delay = untilExpiry > TimeSpan.Zero && untilExpiry < pause ? untilExpiry : pause;
+            await Task.Delay(delay, _time, token).ConfigureAwait(false);
+            pause = pause * 2 < MaxClaimPoll ? pause * 2 : MaxClaimPoll;
+        }
+    }
+
+    /// <summary>
+    /// Records the completion of a handled record, trying again while the store fails: the handler's effects
+    /// happened, so running it again would duplicate them. Continues after the record's work was abandoned (a
+    /// completion still spares its next owner a duplicate) until the lease has expired.
+    /// </summary>
+    public async ValueTask CompleteAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
+    {
+        long started = 0;
+        var pause = FirstCompletionRetry;
+        var failing = false;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await _store.CompleteAsync(key, owner, CancellationToken.None).ConfigureAwait(false))
+                    {
+                        Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+                    }
+
+                    return;
+                }
+                catch (Exception e)
+                {
+                    started = started == 0 ? _time.GetTimestamp() : started;
+                    if (token.IsCancellationRequested && _time.GetElapsedTime(started) > _lease)
+                    {
+                        return;
+                    }
+
+                    Failed(ref failing, partition, offset, pause, e);
+                }
+
+                await Task.Delay(pause, _time, CancellationToken.None).ConfigureAwait(false);
+                pause = pause * 2 < MaxCompletionRetry ? pause * 2 : MaxCompletionRetry;
+            }
+        }
+        finally
+        {
+            Recovered(ref failing);
+        }
+    }
+
+    /// <summary>Releases a claim after a failed attempt, once and briefly; a failure only means the lease must expire first.</summary>
+    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(ReleaseTimeout, _time);
+            await _store.ReleaseAsync(key, owner, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.ReleaseFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, e.Message);
+            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+        }
+    }
+
+    /// <summary>Reports a store failure that keeps a record waiting (counted once per record until <see cref="Recovered"/>).</summary>
+    public void Failed(ref bool failing, TopicPartition partition, long offset, TimeSpan pause, Exception error)
+    {
+        if (!failing)
+        {
+            failing = true;
+            Interlocked.Increment(ref _failing);
+        }
+
+        Log.DeduplicationStoreFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, (long)pause.TotalMilliseconds, error.Message);
+        ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+    }
+
+    /// <summary>Ends the waiting of a record reported by <see cref="Failed"/>.</summary>
+    public void Recovered(ref bool failing)
+    {
+        if (failing)
+        {
+            failing = false;
+            Interlocked.Decrement(ref _failing);
+        }
+    }
+}

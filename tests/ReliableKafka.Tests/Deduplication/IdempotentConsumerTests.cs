@@ -1,0 +1,217 @@
+using Confluent.Kafka;
+using ReliableKafka.Deduplication;
+using ReliableKafka.TestSupport;
+using ReliableKafka.Tests.Consuming;
+
+namespace ReliableKafka.Tests.Deduplication;
+
+/// <summary>The engine's deduplication protocol (claim, handle, complete or release) against a scripted consumer.</summary>
+public sealed class IdempotentConsumerTests
+{
+    private static readonly TopicPartition P0 = new("orders", 0);
+    private static readonly TimeSpan LongLease = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task SameMessageIdTwice_HandlerRunsOnceBothAreCommittedAndOneDuplicateIsCounted()
+    {
+        var group = Unique();
+        using var suppressed = new CounterProbe("reliablekafka.consumer.duplicates_suppressed", group);
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(o => o.GroupId = group, store: store);
+        run.Handler.SelectId = r => r.Offset.Value == 2 ? "m0" : $"m{r.Offset.Value}";
+        run.Kafka.AddRecords(P0, 4, key: _ => "k");
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 4 || run.Handler.Completed.Count == 3);
+        await run.StopAsync();
+
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal(0, 1, 3);
+        run.Kafka.Committed(P0).Should().Be(4);
+        suppressed.Total.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task MessageIds_AreScopedByConsumerGroup()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await store.ClaimAsync(new DeduplicationKey("other-group", "m0"), Guid.NewGuid(), LongLease);
+        await using var run = EngineRun.Start(store: store);
+        run.Handler.SelectId = r => $"m{r.Offset.Value}";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1 || run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Completed.Should().ContainSingle("another group's claim on the same id does not hold this group back");
+    }
+
+    [Fact]
+    public async Task HandlerFailsThenSucceeds_ClaimIsReleasedBetweenAttemptsAndCompletedOnce()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var failures = 0;
+        await using var run = EngineRun.Start(
+            o => FailurePolicyTests.Fast(o.Retry),
+            (record, _) => Interlocked.Increment(ref failures) <= 2 ? throw new TimeoutException("flaky") : Task.CompletedTask,
+            store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Started.Should().HaveCount(3);
+        run.Kafka.Committed(P0).Should().Be(1);
+        (await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+    }
+
+    [Fact]
+    public async Task HandlerAlwaysFails_IsDeadLetteredAndItsClaimReleasedNotCompleted()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(
+            o => FailurePolicyTests.Fast(o.Retry),
+            (_, _) => throw new InvalidOperationException("always"),
+            store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1 || !run.DeadLetters.Written.IsEmpty);
+        await run.StopAsync();
+
+        run.DeadLetters.Written.Should().ContainSingle();
+        (await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease)).Status.Should().Be(
+            ClaimStatus.Claimed, "a failed record is not processed: a redrive must handle it");
+    }
+
+    [Fact]
+    public async Task MessageClaimedByAnotherMember_WaitsUncommittedUntilItIsReleasedThenHandles()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var zombie = Guid.NewGuid();
+        var key = new DeduplicationKey("g", "m0");
+        await store.ClaimAsync(key, zombie, LongLease);
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        run.Handler.SelectId = r => $"m{r.Offset.Value}";
+        run.Kafka.AddRecords(P0, 2, key: _ => "k");
+        run.Kafka.Assign(P0);
+        await Task.Delay(500);
+
+        run.Handler.Started.Should().BeEmpty("another member holds the claim");
+        (run.Kafka.Committed(P0) ?? 0).Should().Be(0);
+
+        await store.ReleaseAsync(key, zombie);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 2);
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal(0, 1);
+    }
+
+    [Fact]
+    public async Task MessageCompletedByAnotherMemberWhileWaiting_IsSkippedAsADuplicate()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var zombie = Guid.NewGuid();
+        var key = new DeduplicationKey("g", "m0");
+        await store.ClaimAsync(key, zombie, LongLease);
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await Task.Delay(200);
+
+        await store.CompleteAsync(key, zombie);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+        run.Handler.Started.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task ClaimLeftByACrashedMember_IsHandledOnceItsLeaseExpires()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), TimeSpan.FromMilliseconds(600));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+
+        run.Handler.Completed.Should().ContainSingle();
+        started.Elapsed.Should().BeGreaterThan(TimeSpan.FromMilliseconds(500), "the record waited for the crashed member's lease");
+    }
+
+    [Fact]
+    public async Task ClaimNeverFreed_AttemptFailsAfterClaimWaitTimeoutAndMeetsTheFailurePolicy()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease);
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.Retry.MaxAttempts = 1;
+                o.Deduplication.ClaimWaitTimeout = TimeSpan.FromMilliseconds(300);
+            },
+            store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => !run.DeadLetters.Written.IsEmpty);
+
+        run.DeadLetters.Written.Single().Error.Should().BeOfType<DeduplicationClaimTimeoutException>();
+        run.Handler.Started.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StoreUnavailable_NothingHandledOrCommittedAndReportedUntilItReturns()
+    {
+        var store = new FlakyStore(new InMemoryDeduplicationStore()) { Down = true };
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.CommitInterval = TimeSpan.FromMilliseconds(20);
+                o.Retry.MaxAttempts = 1;
+            },
+            store: store);
+        run.Handler.SelectId = r => $"m{r.Offset.Value}";
+        run.Kafka.AddRecords(P0, 3, key: r => $"k{r}");
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Engine.DeduplicationStoreFailing == 3 && store.Calls >= 6);
+
+        run.Handler.Started.Should().BeEmpty();
+        (run.Kafka.Committed(P0) ?? 0).Should().Be(0);
+        run.DeadLetters.Written.Should().BeEmpty("a store outage is not a handler failure");
+
+        store.Down = false;
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 3);
+        run.Handler.Completed.Should().HaveCount(3);
+        run.Engine.DeduplicationStoreFailing.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task CompletionFails_IsTriedAgainWithoutRunningTheHandlerAgainAndCommittedAfterwards()
+    {
+        var store = new FlakyStore(new InMemoryDeduplicationStore()) { FailCompletions = 3 };
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+
+        run.Handler.Started.Should().ContainSingle();
+        store.FailCompletions.Should().BeLessThan(0, "the completion was tried until it succeeded");
+        (await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+    }
+
+    [Fact]
+    public async Task NoSelector_UsesTopicPartitionOffsetWhenThereIsNoIdHeader()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(store: store);
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1 || run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+    }
+
+    private static string Unique() => $"g-{Guid.NewGuid():N}";
+}

@@ -2,7 +2,8 @@
 # ReliableKafka build entry point.
 #
 #   ./build.sh            build (Release)
-#   ./build.sh test       build, then run the unit and integration tests and print the totals
+#   ./build.sh test       build, then run the unit and integration tests and the fault-injection suite, and print the totals
+#   ./build.sh faults     build, then run only the fault-injection suite (RELIABLEKAFKA_FAULT_SEED=n replays a seed)
 #   ./build.sh demo       run the order-processing demo on the embedded Kafka cluster
 #   ./build.sh bench      run the benchmarks in bench/ (when there are any)
 #   ./build.sh native     only make sure the native librdkafka package restores (see eng/provision-librdkafka.sh)
@@ -64,16 +65,41 @@ print_totals() {
   if [[ "${CI:-}" == "true" ]] && ((skipped > 0)); then die "${skipped} test(s) were skipped; CI runs every test."; fi
 }
 
+# Runs one test project (optionally filtered) into its own .trx file; returns non-zero when tests failed.
+run_test_project() {
+  local project="$1" name="$2" filter="${3:-}"
+  local args=(test "${project}" -c "${CONFIGURATION}" --no-build --nologo
+    --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" --blame-hang-timeout 5m)
+  if [[ -n "${filter}" ]]; then args+=(--filter "${filter}"); fi
+  dotnet "${args[@]}"
+}
+
+# Prints the fault scenarios' lines (each scenario appends its line to faults.txt).
+print_fault_lines() {
+  if [[ -f "${RESULTS_DIR}/faults.txt" ]]; then
+    printf '\nFault-injection suite:\n'
+    cat "${RESULTS_DIR}/faults.txt"
+  fi
+}
+
 run_tests() {
   rm -rf "${RESULTS_DIR}"
   mkdir -p "${RESULTS_DIR}"
-  local status=0 project name
-  for project in tests/ReliableKafka.Tests tests/ReliableKafka.IntegrationTests; do
-    name="$(basename "${project}")"
-    dotnet test "${project}" -c "${CONFIGURATION}" --no-build --nologo \
-      --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" \
-      --blame-hang-timeout 5m || status=1
-  done
+  local status=0
+  run_test_project tests/ReliableKafka.Tests ReliableKafka.Tests || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.IntegrationTests "Category!=Faults" || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.FaultTests "Category=Faults" || status=1
+  print_fault_lines
+  print_totals
+  return "${status}"
+}
+
+run_faults() {
+  rm -rf "${RESULTS_DIR}"
+  mkdir -p "${RESULTS_DIR}"
+  local status=0
+  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.FaultTests "Category=Faults" || status=1
+  print_fault_lines
   print_totals
   return "${status}"
 }
@@ -85,6 +111,7 @@ main() {
   case "${command}" in
     build) provision; build ;;
     test) provision; provision_postgresql; build; run_tests ;;
+    faults) provision; build; run_faults ;;
     demo) provision; dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
     bench)
       provision
@@ -99,7 +126,7 @@ main() {
     native) provision ;;
     postgres) provision_postgresql; printf '%s\n' "${RELIABLEKAFKA_POSTGRESQL}" ;;
     clean-native) rm -rf "${ROOT}/artifacts/native" "${ROOT}/artifacts/librdkafka-feed"; echo "Forgot the native stand-in." ;;
-    *) die "unknown command '${command}'. Commands: build, test, demo, bench, native, postgres, clean-native." ;;
+    *) die "unknown command '${command}'. Commands: build, test, faults, demo, bench, native, postgres, clean-native." ;;
   esac
 }
 

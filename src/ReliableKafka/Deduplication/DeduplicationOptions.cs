@@ -27,21 +27,22 @@ public sealed class DeduplicationOptions
     public bool? Enabled { get; set; }
 
     /// <summary>
-    /// Gets or sets how long a claim holds while the handler runs (one attempt). A member that crashed mid-handler
-    /// leaves its claim behind; the record's next owner waits until it expires, then handles the record again. A
-    /// handler attempt that runs longer than this can be taken over by another member (a duplicate), so keep it
-    /// longer than your slowest attempt.
+    /// Gets or sets how long a claim holds unless renewed. While a handler runs, its member renews the claim every
+    /// third of this, so a slow handler keeps it; a member that crashed stops renewing, and the record's next owner
+    /// takes the record over once the claim expires. Shorter means a faster takeover after a crash, and more
+    /// renewals (one store call per running handler per third of this).
     /// </summary>
-    /// <value>The default is 60 seconds.</value>
+    /// <value>The default is 30 seconds.</value>
     [OptionRange(100, 86_400_000)]
-    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Gets or sets how long a record whose message another member holds (<see cref="Deduplication.ClaimStatus.InProgressElsewhere"/>)
     /// waits for that claim to complete, be released or expire before the attempt counts as failed (it is then
-    /// retried, and the failure policy applies as for a failing handler).
+    /// retried, and the failure policy applies as for a failing handler). A live member renews its claims, so this
+    /// also bounds how long a record waits for another member's slow handler of the same message.
     /// </summary>
-    /// <value>The default is <see langword="null"/>: <see cref="LeaseDuration"/> plus 10 seconds, long enough for any claim to expire.</value>
+    /// <value>The default is <see langword="null"/>: <see cref="LeaseDuration"/> plus 10 seconds, long enough for a crashed member's claim to expire.</value>
     [OptionRange(0, 86_400_000)]
     public TimeSpan? ClaimWaitTimeout { get; set; }
 }

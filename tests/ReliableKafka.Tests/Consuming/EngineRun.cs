@@ -160,6 +160,9 @@ internal sealed class FakeDeadLetterWriter : IDeadLetterWriter
         return Task.FromResult(new TopicPartitionOffset(record.Topic + ".dlt", 0, Written.Count - 1));
     }
 
+    public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
+        Task.FromResult(Written.Any(w => w.Record.TopicPartitionOffset == record.TopicPartitionOffset));
+
     public void Dispose()
     {
     }

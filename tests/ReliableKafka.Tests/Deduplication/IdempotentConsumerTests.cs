@@ -139,6 +139,27 @@ public sealed class IdempotentConsumerTests
     }
 
     [Fact]
+    public async Task HandlerRunningLongerThanTheLease_KeepsItsClaimRenewedSoNoOtherMemberTakesItOver()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var run = EngineRun.Start(
+            o => o.Deduplication.LeaseDuration = TimeSpan.FromMilliseconds(300),
+            (_, _) => release.Task,
+            store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => !run.Handler.Started.IsEmpty);
+        await Task.Delay(1000);
+
+        var other = await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease);
+        other.Status.Should().Be(ClaimStatus.InProgressElsewhere, "the running handler's claim was renewed past its 300 ms lease");
+        release.SetResult();
+        await run.UntilAsync(() => run.Handler.Completed.Count == 1);
+    }
+
+    [Fact]
     public async Task ClaimNeverFreed_AttemptFailsAfterClaimWaitTimeoutAndMeetsTheFailurePolicy()
     {
         var store = new InMemoryDeduplicationStore();
@@ -198,6 +219,68 @@ public sealed class IdempotentConsumerTests
         run.Handler.Started.Should().ContainSingle();
         store.FailCompletions.Should().BeLessThan(0, "the completion was tried until it succeeded");
         (await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+    }
+
+    [Fact]
+    public async Task PoisonRecordDeadLetteredBeforeARedelivery_IsNotWrittenAgain()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var earlier = Guid.NewGuid();
+        var key = new DeduplicationKey("g", "orders/0@0#dead-letter");
+        await store.ClaimAsync(key, earlier, LongLease);
+        await store.CompleteAsync(key, earlier);
+        await using var run = EngineRun.Start(store: store);
+        run.Handler.IsPoison = r => r.Offset.Value == 0;
+        run.Kafka.AddRecords(P0, 2);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        run.DeadLetters.Written.Should().BeEmpty("the record was dead-lettered before its redelivery");
+        run.Kafka.Committed(P0).Should().Be(2);
+    }
+
+    [Fact]
+    public async Task PoisonRecord_IsDeadLetteredAndItsWriteRecorded()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(store: store);
+        run.Handler.IsPoison = _ => true;
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => !run.DeadLetters.Written.IsEmpty);
+        await run.StopAsync();
+
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0#dead-letter"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0"), Guid.NewGuid(), LongLease)).Status.Should().Be(
+            ClaimStatus.Claimed, "the record itself was not processed: a redriven copy must be handled");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task DeadLetterWriteInterruptedByACrash_TheNextOwnerWritesOnlyIfItIsNotInTheTopic(bool writtenBeforeTheCrash)
+    {
+        var store = new InMemoryDeduplicationStore();
+        var crashed = Guid.NewGuid();
+        var key = new DeduplicationKey("g", "orders/0@0#dead-letter");
+        await store.ClaimAsync(key, crashed, TimeSpan.FromMilliseconds(300));
+        var started = key with { MessageId = key.MessageId + "-started" };
+        await store.ClaimAsync(started, crashed, LongLease);
+        await store.CompleteAsync(started, crashed);
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        if (writtenBeforeTheCrash)
+        {
+            run.DeadLetters.Written.Enqueue((new ConsumeResult<byte[]?, byte[]?> { TopicPartitionOffset = new TopicPartitionOffset(P0, 0) }, new FormatException("x"), 0));
+        }
+
+        run.Handler.IsPoison = r => r.Offset.Value == 0;
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+
+        run.DeadLetters.Written.Should().ContainSingle(writtenBeforeTheCrash ? "it was written before the crash" : "the crashed member had not written it");
+        (await store.ClaimAsync(key, Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
     }
 
     [Fact]

@@ -632,6 +632,7 @@ internal sealed class ConsumerEngine
             return true;
         }
 
+        dedup?.Hold(run.Key, run.Owner, state.TopicPartition, run.Offset);
         var handled = false;
         try
         {
@@ -666,13 +667,25 @@ internal sealed class ConsumerEngine
         {
             if (dedup is not null && !handled)
             {
+                dedup.Unhold(run.Owner);
                 await dedup.ReleaseAsync(run.Key, run.Owner, state.TopicPartition, run.Offset).ConfigureAwait(false);
             }
         }
 
         if (dedup is { Transactional: null })
         {
-            await dedup.CompleteAsync(run.Key, run.Owner, state.TopicPartition, run.Offset, token).ConfigureAwait(false);
+            try
+            {
+                await dedup.CompleteAsync(run.Key, run.Owner, state.TopicPartition, run.Offset, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                dedup.Unhold(run.Owner);
+            }
+        }
+        else
+        {
+            dedup?.Unhold(run.Owner);
         }
 
         return true;
@@ -725,6 +738,13 @@ internal sealed class ConsumerEngine
     {
         var pause = FirstDeadLetterRetry;
         var failing = false;
+
+        // Deduplicating, the write itself is claimed (under an id of its own, so that a redriven copy is handled):
+        // a record dead-lettered before a crash, and redelivered, is not written twice.
+        var dedup = _dedup;
+        var key = dedup is null ? default : dedup.DeadLetterKeyOf(record);
+        var owner = dedup?.NewOwner() ?? Guid.Empty;
+        var marked = false;
         try
         {
             while (true)
@@ -732,9 +752,34 @@ internal sealed class ConsumerEngine
                 try
                 {
                     token.ThrowIfCancellationRequested();
+                    if (dedup is not null && !await dedup.ClaimAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false))
+                    {
+                        state.Offsets.Complete(record.Offset.Value);
+                        return;
+                    }
+
+                    // A member that crashed in the middle of this write may have written it: look before writing again.
+                    if (dedup is not null && !marked)
+                    {
+                        var interrupted = await dedup.MarkDeadLetterStartedAsync(key, owner, token).ConfigureAwait(false);
+                        marked = true;
+                        if (interrupted && await _deadLetters!.ContainsAsync(record, token).ConfigureAwait(false))
+                        {
+                            Log.DeadLetterFoundWritten(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value);
+                            await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
+                            state.Offsets.Complete(record.Offset.Value);
+                            return;
+                        }
+                    }
+
                     var written = await _deadLetters!.WriteAsync(record, error, attempts, token).ConfigureAwait(false);
                     Log.DeadLettered(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
                     ConsumerMetrics.DeadLetter(Name, _options.GroupId!, state.TopicPartition);
+                    if (dedup is not null)
+                    {
+                        await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
+                    }
+
                     state.Offsets.Complete(record.Offset.Value);
                     return;
                 }

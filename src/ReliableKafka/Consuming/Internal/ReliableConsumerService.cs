@@ -8,6 +8,7 @@ using ReliableKafka.Deduplication.Internal;
 using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
+using ReliableKafka.Offsets.Internal;
 using ReliableKafka.Serialization.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
@@ -56,7 +57,16 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 loggerFactory.CreateLogger(Log.ConsumerCategory),
                 time)
             : null;
-        _engine = new ConsumerEngine(config, consumerOptions, pipeline, loggerFactory, time, deadLetters: deadLetters, deduplicator: deduplicator);
+        // The offset store is librdkafka's; a test (the fault-injection suite) may register one that watches each commit.
+        _engine = new ConsumerEngine(
+            config,
+            consumerOptions,
+            pipeline,
+            loggerFactory,
+            time,
+            offsetStore: services.GetService<IGroupOffsetStore>(),
+            deadLetters: deadLetters,
+            deduplicator: deduplicator);
         await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
     }
 

@@ -29,8 +29,10 @@ internal sealed class Deduplicator
     private readonly int _ownerPrefix = Random.Shared.Next();
     private readonly short _ownerPrefix2 = (short)Random.Shared.Next();
     private readonly short _ownerPrefix3 = (short)Random.Shared.Next();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, (DeduplicationKey Key, TopicPartition Partition, long Offset)> _held = new();
     private long _owners;
     private int _failing;
+    private int _renewing;
 
     public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time)
     {
@@ -64,6 +66,45 @@ internal sealed class Deduplicator
     public DeduplicationKey KeyOf(string? selectedId, ConsumeResult<byte[]?, byte[]?> record) =>
         new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? string.Create(
             CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}"));
+
+    /// <summary>The key that guards a record's dead-letter write: the message id (header, else topic/partition@offset) with a suffix.</summary>
+    public DeduplicationKey DeadLetterKeyOf(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var key = KeyOf(null, record);
+        return key with { MessageId = key.MessageId + "#dead-letter" };
+    }
+
+    /// <summary>
+    /// Records that <paramref name="owner"/> starts a record's dead-letter write; true when an earlier owner had started
+    /// one (and crashed before completing it): the write may have happened, so the caller looks before writing again.
+    /// </summary>
+    public async ValueTask<bool> MarkDeadLetterStartedAsync(DeduplicationKey deadLetterKey, Guid owner, CancellationToken token)
+    {
+        var started = deadLetterKey with { MessageId = deadLetterKey.MessageId + "-started" };
+        try
+        {
+            while (true)
+            {
+                var claim = await _store.ClaimAsync(started, owner, _lease, token).ConfigureAwait(false);
+                switch (claim.Status)
+                {
+                    case ClaimStatus.AlreadyProcessed:
+                        return true;
+                    case ClaimStatus.Claimed:
+                        await _store.CompleteAsync(started, owner, token).ConfigureAwait(false);
+                        return false;
+                    default:
+                        // Another owner is between claiming and marking: a moment.
+                        await Task.Delay(FirstClaimPoll, _time, token).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (!token.IsCancellationRequested)
+        {
+            throw new DeduplicationRetryException($"Marking the dead-letter write of {deadLetterKey.MessageId} failed: {e.Message}", e);
+        }
+    }
 
     /// <summary>
     /// Claims the record; true when claimed, false when it was processed before. Waits while another owner holds
@@ -180,6 +221,23 @@ internal sealed class Deduplicator
         }
     }
 
+    /// <summary>
+    /// Keeps a claim alive while its handler runs: every third of the lease, each held claim is claimed again by its
+    /// owner, which extends it. A live member's claims so never expire under a slow handler (another member would
+    /// otherwise run the same record's handler at the same time); a crashed member's stop being renewed and expire.
+    /// </summary>
+    public void Hold(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
+    {
+        _held[owner] = (key, partition, offset);
+        if (Interlocked.CompareExchange(ref _renewing, 1, 0) == 0)
+        {
+            _ = RenewLoopAsync();
+        }
+    }
+
+    /// <summary>Stops renewing a claim (completed, released or abandoned).</summary>
+    public void Unhold(Guid owner) => _held.TryRemove(owner, out _);
+
     /// <summary>Reports a store failure that keeps a record waiting (counted once per record until <see cref="Recovered"/>).</summary>
     public void Failed(ref bool failing, TopicPartition partition, long offset, TimeSpan pause, Exception error)
     {
@@ -191,6 +249,43 @@ internal sealed class Deduplicator
 
         Log.DeduplicationStoreFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, (long)pause.TotalMilliseconds, error.Message);
         ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+    }
+
+    private async Task RenewLoopAsync()
+    {
+        while (true)
+        {
+            await Task.Delay(_lease / 3, _time).ConfigureAwait(false);
+            if (_held.IsEmpty)
+            {
+                // Stop; a claim held meanwhile restarts the loop, unless this one takes over again.
+                Volatile.Write(ref _renewing, 0);
+                if (_held.IsEmpty || Interlocked.CompareExchange(ref _renewing, 1, 0) != 0)
+                {
+                    return;
+                }
+            }
+
+            await Task.WhenAll(_held.Select(h => RenewAsync(h.Key, h.Value.Key, h.Value.Partition, h.Value.Offset))).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewAsync(Guid owner, DeduplicationKey key, TopicPartition partition, long offset)
+    {
+        try
+        {
+            if ((await _store.ClaimAsync(key, owner, _lease, CancellationToken.None).ConfigureAwait(false)).Status == ClaimStatus.InProgressElsewhere)
+            {
+                Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+                Unhold(owner);
+            }
+        }
+        catch (Exception e)
+        {
+            // The claim may expire if the store stays down; the completion then finds out.
+            Log.ClaimRenewalFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, e.Message);
+            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+        }
     }
 
     /// <summary>Ends the waiting of a record reported by <see cref="Failed"/>.</summary>

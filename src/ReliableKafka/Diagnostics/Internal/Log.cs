@@ -130,11 +130,17 @@ internal static partial class Log
     [LoggerMessage(EventId = 2034, Level = LogLevel.Error, Message = "Consumer {Consumer}: the deduplication store failed while processing {Topic} [{Partition}] @{Offset} ({Reason}); the record stays unfinished and uncommitted, and is tried again in {PauseMs} ms")]
     public static partial void DeduplicationStoreFailed(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string reason);
 
-    [LoggerMessage(EventId = 2035, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) was handled, but its claim had expired and another owner took it over, which may have handled it too; make Deduplication:LeaseDuration longer than the slowest handler attempt")]
+    [LoggerMessage(EventId = 2035, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) lost its claim: it expired (the store was unreachable for longer than Deduplication:LeaseDuration) and another owner took the record over, which may handle it too")]
     public static partial void ClaimLost(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
 
     [LoggerMessage(EventId = 2036, Level = LogLevel.Warning, Message = "Consumer {Consumer}: releasing the claim on {Topic} [{Partition}] @{Offset} failed ({Reason}); the record is claimable again when its lease expires")]
     public static partial void ReleaseFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(EventId = 2039, Level = LogLevel.Warning, Message = "Consumer {Consumer}: renewing the claim on {Topic} [{Partition}] @{Offset} failed ({Reason}); if the store stays down, the claim expires and another member may take the record over")]
+    public static partial void ClaimRenewalFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} was already in the dead-letter topic (written by a member that crashed before recording it); it is not written again")]
+    public static partial void DeadLetterFoundWritten(ILogger logger, string consumer, string topic, int partition, long offset);
 
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);

@@ -20,9 +20,16 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     private readonly string _groupId;
     private readonly TimeProvider _time;
     private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer;
+    private readonly KafkaClientConfig _producerConfig;
+    private readonly ILogger _librdkafkaLogger;
+
+    // Connection and security settings a reader of the dead-letter topic shares with its producer.
+    private static readonly string[] SharedPrefixes = ["bootstrap.servers", "security.", "sasl.", "ssl.", "client.", "socket.", "reconnect.", "broker.", "api.version", "metadata.", "topic.metadata", "connections.max.idle.ms"];
 
     public DeadLetterWriter(KafkaClientConfig producerConfig, DeadLetterOptions options, string groupId, TimeProvider time, ILogger librdkafkaLogger)
     {
+        _producerConfig = producerConfig;
+        _librdkafkaLogger = librdkafkaLogger;
         _options = options;
         _groupId = groupId;
         _time = time;
@@ -52,6 +59,9 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         return result.TopicPartitionOffset;
     }
 
+    public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
+        Task.Run(() => Contains(record, cancellationToken), cancellationToken);
+
     public void Dispose()
     {
         if (_producer.IsValueCreated)
@@ -59,6 +69,52 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             _producer.Value.Dispose();
         }
     }
+
+    private bool Contains(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    {
+        var topic = _options.TopicFor(record.Topic);
+        var settings = _producerConfig.Values.Where(kv => SharedPrefixes.Any(p => kv.Key.StartsWith(p, StringComparison.Ordinal))).ToList();
+        settings.Add(new("group.id", $"reliablekafka-dlt-check-{Guid.NewGuid():N}"));
+        settings.Add(new("enable.auto.commit", "false"));
+        settings.Add(new("enable.partition.eof", "false"));
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(settings)
+            .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
+            .Build();
+        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+        var timeout = TimeSpan.FromSeconds(10);
+        var partitions = admin.GetMetadata(topic, timeout).Topics.Single().Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).ToList();
+        var ends = partitions.ToDictionary(p => p.Partition.Value, p => consumer.QueryWatermarkOffsets(p, timeout).High.Value);
+        var pending = ends.Where(e => e.Value > 0).Select(e => e.Key).ToHashSet();
+        consumer.Assign(partitions.Where(p => pending.Contains(p.Partition.Value)).Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
+        var (originalTopic, originalPartition, originalOffset) = (
+            record.Topic, record.Partition.Value.ToString(CultureInfo.InvariantCulture), record.Offset.Value.ToString(CultureInfo.InvariantCulture));
+        while (pending.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is not { } found)
+            {
+                continue;
+            }
+
+            if (Header(found, ReliableKafkaHeaders.DeadLetterConsumerGroup) == _groupId
+                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalOffset) == originalOffset
+                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalPartition) == originalPartition
+                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalTopic) == originalTopic)
+            {
+                return true;
+            }
+
+            if (found.Offset.Value + 1 >= ends[found.Partition.Value])
+            {
+                pending.Remove(found.Partition.Value);
+            }
+        }
+
+        return false;
+    }
+
+    private static string? Header(ConsumeResult<byte[]?, byte[]?> record, string key) =>
+        record.Message.Headers is { } headers && headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
     /// <summary>The original headers (without diagnostics of an earlier dead-lettering) followed by this failure's.</summary>
     private Headers DiagnosticHeaders(ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts)

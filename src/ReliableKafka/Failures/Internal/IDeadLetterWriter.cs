@@ -10,4 +10,11 @@ internal interface IDeadLetterWriter : IDisposable
     /// is acknowledged (acks=all); throws when it failed (it may be tried again).
     /// </summary>
     Task<TopicPartitionOffset> WriteAsync(ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether the dead-letter topic holds this record already, written for this consumer group (found by its
+    /// original topic, partition and offset): what a member that took over an interrupted write asks before writing.
+    /// Reads the whole topic; called only after a crash in the middle of a write.
+    /// </summary>
+    Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
 }

@@ -91,6 +91,7 @@ run_tests() {
   run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.FaultTests "Category=Faults" || status=1
   print_fault_lines
   print_totals
+  if ((status != 0)); then printf 'A test run failed or was aborted (see above).\n' >&2; fi
   return "${status}"
 }
 

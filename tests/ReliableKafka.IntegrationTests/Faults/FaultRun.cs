@@ -92,8 +92,48 @@ internal sealed class FaultRun : IAsyncDisposable
 
     public IReadOnlyList<Member> Members => _members;
 
+    /// <summary>
+    /// Runs a scenario with a deadline: one that does not finish in 4 minutes fails with its schedule so far (a
+    /// hang shows where it stopped), and disposing gets 30 seconds before it is abandoned.
+    /// </summary>
+    public static async Task RunAsync(string name, int defaultSeed, ITestOutputHelper output, Func<FaultRun, Task> scenario, bool needsFaultInjection = true)
+    {
+        var run = Start(name, defaultSeed, output, needsFaultInjection);
+        try
+        {
+            await scenario(run).WaitAsync(ScenarioDeadline);
+        }
+        catch (TimeoutException)
+        {
+            run.Note($"scenario did not finish within {ScenarioDeadline.TotalMinutes:0} minutes");
+            throw new TimeoutException($"fault scenario {name} (seed {run.Seed}) did not finish within {ScenarioDeadline.TotalMinutes:0} minutes; schedule:\n{string.Join('\n', run.Schedule)}");
+        }
+        finally
+        {
+            var disposing = run.DisposeAsync().AsTask();
+            if (await Task.WhenAny(disposing, Task.Delay(TimeSpan.FromSeconds(30))) != disposing)
+            {
+                output.WriteLine("[schedule] disposing the run did not finish within 30 s; abandoned");
+            }
+        }
+    }
+
+    private static readonly TimeSpan ScenarioDeadline = TimeSpan.FromMinutes(4);
+
+    /// <summary>Gets the schedule so far.</summary>
+    public IReadOnlyList<string> Schedule
+    {
+        get
+        {
+            lock (_schedule)
+            {
+                return [.. _schedule];
+            }
+        }
+    }
+
     /// <summary>Starts a scenario; <paramref name="needsFaultInjection"/> scenarios always run on the embedded cluster.</summary>
-    public static FaultRun Start(string name, int defaultSeed, ITestOutputHelper output, bool needsFaultInjection = true)
+    private static FaultRun Start(string name, int defaultSeed, ITestOutputHelper output, bool needsFaultInjection = true)
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable(SeedVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out var chosen) ? chosen : defaultSeed;
         var external = Environment.GetEnvironmentVariable(TestKafka.BootstrapVariable);
@@ -121,6 +161,19 @@ internal sealed class FaultRun : IAsyncDisposable
         RecordCommitted("after fault " + _faults);
     }
 
+    /// <summary>Injects a fault that takes time (logged in the schedule), then reads the committed offsets to check them.</summary>
+    public async Task FaultAsync(string description, Func<Task> inject)
+    {
+        _faults++;
+        Note($"fault {_faults}: {description}");
+        await inject();
+        RecordCommitted("after fault " + _faults);
+    }
+
+    /// <summary>A member with partitions, when there is one (crashing it then leaves work to redeliver).</summary>
+    public Member BusyMember() =>
+        _members.Where(m => m.Engine?.Assignment.Count > 0).OrderBy(_ => Random.Next()).FirstOrDefault() ?? _members[Random.Next(_members.Count)];
+
     public void Note(string text)
     {
         var line = string.Create(CultureInfo.InvariantCulture, $"{_clock.Elapsed.TotalSeconds,7:0.000}s {text}");
@@ -130,6 +183,7 @@ internal sealed class FaultRun : IAsyncDisposable
         }
 
         _output.WriteLine($"[schedule] {line}");
+        AppendLive($"{Name} {line}");
     }
 
     /// <summary>Produces <paramref name="count"/> records over <see cref="Keys"/> keys, spread over <paramref name="spread"/>; a poison record's value is not JSON.</summary>
@@ -205,13 +259,17 @@ internal sealed class FaultRun : IAsyncDisposable
         _faults++;
         Note($"fault {_faults}: {member.Name} crashes (no commit, no LeaveGroup)");
         member.Inbox.Kill();
-        if (member.Engine is { } engine)
-        {
-            await engine.CrashAsync();
-        }
-
-        member.Host.Dispose();
         _members.Remove(member);
+        var crash = Task.Run(async () =>
+        {
+            if (member.Engine is { } engine)
+            {
+                await engine.CrashAsync();
+            }
+
+            member.Host.Dispose();
+        });
+        await Bounded(crash, $"{member.Name}'s Kafka client", TimeSpan.FromSeconds(15));
         RecordCommitted("after fault " + _faults);
     }
 
@@ -219,9 +277,15 @@ internal sealed class FaultRun : IAsyncDisposable
     public async Task StopAsync(Member member)
     {
         Note($"{member.Name} stops gracefully");
-        await member.Host.StopAsync();
-        member.Host.Dispose();
         _members.Remove(member);
+        await Bounded(
+            Task.Run(async () =>
+            {
+                await member.Host.StopAsync();
+                member.Host.Dispose();
+            }),
+            $"{member.Name}'s graceful stop",
+            TimeSpan.FromSeconds(45));
     }
 
     /// <summary>Waits until every acknowledged record is processed (or, poison, dead-lettered) and every partition committed to its end.</summary>
@@ -294,6 +358,19 @@ internal sealed class FaultRun : IAsyncDisposable
         return report;
     }
 
+    /// <summary>
+    /// Waits for a member's client to shut down, at most <paramref name="limit"/>: librdkafka's destroy can wait
+    /// without end for a commit whose coordinator never answers (seen on the embedded cluster after coordinator
+    /// faults). The member is gone either way; its stuck client is left behind and noted in the schedule.
+    /// </summary>
+    private async Task Bounded(Task shutdown, string what, TimeSpan limit)
+    {
+        if (await Task.WhenAny(shutdown, Task.Delay(limit)) != shutdown)
+        {
+            Note($"{what} did not shut down within {limit.TotalSeconds:0} s; left behind");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var member in _members.ToList())
@@ -314,13 +391,18 @@ internal sealed class FaultRun : IAsyncDisposable
     private static string? Header(ConsumeResult<string, string> record, string key) =>
         record.Message.Headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
-    private static void WriteReport(string line)
+    private static void WriteReport(string line) => Append("faults.txt", line);
+
+    /// <summary>The schedule as it happens (faults-schedule.txt), so that a run killed for hanging still shows where it was.</summary>
+    private static void AppendLive(string line) => Append("faults-schedule.txt", line);
+
+    private static void Append(string file, string line)
     {
         var directory = Path.Combine(FindRoot(), "artifacts", "test-results");
         Directory.CreateDirectory(directory);
         lock (ReportGate)
         {
-            File.AppendAllText(Path.Combine(directory, "faults.txt"), line + Environment.NewLine);
+            File.AppendAllText(Path.Combine(directory, file), line + Environment.NewLine);
         }
     }
 

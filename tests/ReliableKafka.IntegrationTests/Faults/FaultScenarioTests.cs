@@ -20,294 +20,324 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
     [Fact]
     public async Task LeaderBrokerBounce_FiveTimesWhileProducingAndConsuming()
     {
-        await using var run = FaultRun.Start("leader-bounce", 101, output);
-        var leaders = SpreadLeaders(run);
-        run.StartMember();
-        run.StartMember();
-        var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(10));
-        for (var i = 0; i < 5; i++)
+        await FaultRun.RunAsync("leader-bounce", 101, output, async run =>
         {
-            await Task.Delay(run.Random.Next(800, 1500));
-            var down = run.Random.Next(1, 4);
-            var to = (down % 3) + 1;
-            run.Fault($"broker {down} down, its partitions' leadership to broker {to}", () =>
+            var leaders = SpreadLeaders(run);
+            run.StartMember();
+            run.StartMember();
+            var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(10));
+            for (var i = 0; i < 5; i++)
             {
-                run.Cluster!.SetBrokerDown(down);
-                foreach (var partition in leaders.Where(l => l.Value == down).Select(l => l.Key).ToList())
+                await Task.Delay(run.Random.Next(800, 1500));
+                var down = run.Random.Next(1, 4);
+                var to = (down % 3) + 1;
+                var pause = run.Random.Next(300, 800);
+                await run.FaultAsync($"broker {down} down, its partitions' leadership to broker {to}, up again after {pause} ms", async () =>
                 {
-                    run.Cluster.SetPartitionLeader(run.Topic, partition, to);
-                    leaders[partition] = to;
-                }
-            });
-            await Task.Delay(run.Random.Next(300, 800));
-            run.Note($"broker {down} up");
-            run.Cluster!.SetBrokerUp(down);
-        }
+                    run.Cluster!.SetBrokerDown(down);
+                    foreach (var partition in leaders.Where(l => l.Value == down).Select(l => l.Key).ToList())
+                    {
+                        run.Cluster.SetPartitionLeader(run.Topic, partition, to);
+                        leaders[partition] = to;
+                    }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+                    await Task.Delay(pause);
+                    run.Cluster.SetBrokerUp(down);
+                });
+            }
+
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task LeaderMovesEvery200Milliseconds_WhileProducing()
     {
-        await using var run = FaultRun.Start("leader-moves", 102, output);
-        run.StartMember();
-        var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(6));
-        while (!producing.IsCompleted)
+        await FaultRun.RunAsync("leader-moves", 102, output, async run =>
         {
-            var (partition, broker) = (run.Random.Next(FaultRun.Partitions), run.Random.Next(1, 4));
-            run.Fault($"partition {partition} leader to broker {broker}", () => run.Cluster!.SetPartitionLeader(run.Topic, partition, broker));
-            await Task.Delay(run.Random.Next(150, 250));
-        }
+            run.StartMember();
+            var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(6));
+            while (!producing.IsCompleted)
+            {
+                var (partition, broker) = (run.Random.Next(FaultRun.Partitions), run.Random.Next(1, 4));
+                run.Fault($"partition {partition} leader to broker {broker}", () => run.Cluster!.SetPartitionLeader(run.Topic, partition, broker));
+                await Task.Delay(run.Random.Next(150, 250));
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task RetriableProduceErrors_NotLeaderRequestTimedOutNotEnoughReplicas()
     {
-        await using var run = FaultRun.Start("produce-errors", 103, output);
-        run.StartMember();
-        ErrorCode[] retriable = [ErrorCode.NotLeaderForPartition, ErrorCode.RequestTimedOut, ErrorCode.NotEnoughReplicas];
-        var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(6));
-        while (!producing.IsCompleted)
+        await FaultRun.RunAsync("produce-errors", 103, output, async run =>
         {
-            var errors = Enumerable.Range(0, run.Random.Next(1, 4)).Select(_ => retriable[run.Random.Next(retriable.Length)]).ToArray();
-            run.Fault($"next {errors.Length} produce request(s) fail: {string.Join(", ", errors)}", () => run.Cluster!.InjectRequestErrors(KafkaApi.Produce, errors));
-            await Task.Delay(run.Random.Next(200, 400));
-        }
+            run.StartMember();
+            ErrorCode[] retriable = [ErrorCode.NotLeaderForPartition, ErrorCode.RequestTimedOut, ErrorCode.NotEnoughReplicas];
+            var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(6));
+            while (!producing.IsCompleted)
+            {
+                var errors = Enumerable.Range(0, run.Random.Next(1, 4)).Select(_ => retriable[run.Random.Next(retriable.Length)]).ToArray();
+                run.Fault($"next {errors.Length} produce request(s) fail: {string.Join(", ", errors)}", () => run.Cluster!.InjectRequestErrors(KafkaApi.Produce, errors));
+                await Task.Delay(run.Random.Next(200, 400));
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task AckLostAfterWrite_ThenLeaderDownAndUp()
     {
-        await using var run = FaultRun.Start("ack-lost", 104, output);
-        var leaders = SpreadLeaders(run);
-        run.StartMember();
-        var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(8));
-        for (var i = 0; i < 3; i++)
+        await FaultRun.RunAsync("ack-lost", 104, output, async run =>
         {
-            await Task.Delay(run.Random.Next(800, 1500));
-            var broker = run.Random.Next(1, 4);
-            var to = (broker % 3) + 1;
-            run.Fault($"broker {broker}: next 3 produce requests written, answered after 2 s", () => run.Cluster!.InjectRequestErrors(
-                broker, KafkaApi.Produce, [.. Enumerable.Repeat(new InjectedError(ErrorCode.NoError, TimeSpan.FromSeconds(2)), 3)]));
-            await Task.Delay(500);
-            run.Fault($"broker {broker} down before answering, its partitions to broker {to}", () =>
+            var leaders = SpreadLeaders(run);
+            run.StartMember();
+            var producing = run.ProduceAsync(4000, TimeSpan.FromSeconds(8));
+            for (var i = 0; i < 3; i++)
             {
-                run.Cluster!.SetBrokerDown(broker);
-                foreach (var partition in leaders.Where(l => l.Value == broker).Select(l => l.Key).ToList())
+                await Task.Delay(run.Random.Next(800, 1500));
+                var broker = run.Random.Next(1, 4);
+                var to = (broker % 3) + 1;
+                run.Fault($"broker {broker}: next 3 produce requests written, answered after 2 s", () => run.Cluster!.InjectRequestErrors(
+                    broker, KafkaApi.Produce, [.. Enumerable.Repeat(new InjectedError(ErrorCode.NoError, TimeSpan.FromSeconds(2)), 3)]));
+                await Task.Delay(500);
+                await run.FaultAsync($"broker {broker} down before answering, its partitions to broker {to}, up again after 1 s", async () =>
                 {
-                    run.Cluster.SetPartitionLeader(run.Topic, partition, to);
-                    leaders[partition] = to;
-                }
-            });
-            await Task.Delay(1000);
-            run.Note($"broker {broker} up");
-            run.Cluster!.SetBrokerUp(broker);
-        }
+                    run.Cluster!.SetBrokerDown(broker);
+                    foreach (var partition in leaders.Where(l => l.Value == broker).Select(l => l.Key).ToList())
+                    {
+                        run.Cluster.SetPartitionLeader(run.Topic, partition, to);
+                        leaders[partition] = to;
+                    }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+                    await Task.Delay(1000);
+                    run.Cluster.SetBrokerUp(broker);
+                });
+            }
+
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task ConsumerCrashes_TenTimesWithTwoOrThreeMembers()
     {
-        await using var run = FaultRun.Start("consumer-crash", 105, output, needsFaultInjection: false);
-        for (var i = 0; i < 3; i++)
+        await FaultRun.RunAsync("consumer-crash", 105, output, async run =>
         {
-            run.StartMember(SlowHandlers);
-        }
-
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(12));
-        for (var i = 0; i < 10; i++)
-        {
-            await Task.Delay(run.Random.Next(700, 1300));
-            await run.CrashAsync(run.Members[run.Random.Next(run.Members.Count)]);
-            if (run.Members.Count < 2 || run.Random.Next(2) == 0)
+            TakeTime(run);
+            for (var i = 0; i < 3; i++)
             {
                 run.StartMember(SlowHandlers);
             }
-        }
 
-        run.StartMember(SlowHandlers);
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: true);
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(12));
+            for (var i = 0; i < 10; i++)
+            {
+                await Task.Delay(run.Random.Next(700, 1300));
+                await run.CrashAsync(run.BusyMember());
+                if (run.Members.Count < 2 || run.Random.Next(2) == 0)
+                {
+                    run.StartMember(SlowHandlers);
+                }
+            }
+
+            run.StartMember(SlowHandlers);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: true);
+        }, needsFaultInjection: false);
     }
 
     [Fact]
     public async Task GracefulMembershipChurn_TenTimes()
     {
-        await using var run = FaultRun.Start("churn", 106, output, needsFaultInjection: false);
-        for (var i = 0; i < 3; i++)
+        await FaultRun.RunAsync("churn", 106, output, async run =>
         {
-            run.StartMember(SlowHandlers);
-        }
+            TakeTime(run);
+            for (var i = 0; i < 3; i++)
+            {
+                run.StartMember(SlowHandlers);
+            }
 
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(12));
-        for (var i = 0; i < 10; i++)
-        {
-            await Task.Delay(run.Random.Next(500, 1000));
-            var leaving = run.Members[run.Random.Next(run.Members.Count)];
-            run.Note($"fault: {leaving.Name} leaves (Close), a new member joins");
-            await run.StopAsync(leaving);
-            run.StartMember(SlowHandlers);
-        }
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(12));
+            for (var i = 0; i < 10; i++)
+            {
+                await Task.Delay(run.Random.Next(500, 1000));
+                var leaving = run.Members[run.Random.Next(run.Members.Count)];
+                await run.FaultAsync($"{leaving.Name} leaves (Close), a new member joins", async () =>
+                {
+                    await run.StopAsync(leaving);
+                    run.StartMember(SlowHandlers);
+                });
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        }, needsFaultInjection: false);
     }
 
     [Fact]
     public async Task HandlerStalledWhileItsMemberIsEvicted_TheLateResultIsNotCommittedTwice()
     {
-        await using var run = FaultRun.Start("stalled-handler", 107, output);
-        var stalled = new HashSet<string>();
-        run.Behavior.Stall = message =>
+        await FaultRun.RunAsync("stalled-handler", 107, output, async run =>
         {
-            lock (stalled)
+            var stalled = new HashSet<string>();
+            run.Behavior.Stall = message =>
             {
-                // The first record of three keys stalls for 7 s (beyond its 5 s lease), ignoring cancellation.
-                return message.Seq == 1 && stalled.Count < 3 && stalled.Add(message.Id) ? Task.Delay(TimeSpan.FromSeconds(7)) : null;
-            }
-        };
-        run.StartMember();
-        run.StartMember();
-        var producing = run.ProduceAsync(2000, TimeSpan.FromSeconds(6));
-        await Task.Delay(1500);
-        run.Fault("the group forgets its members (heartbeats answered UNKNOWN_MEMBER_ID): partitions lost while handlers stall", () =>
-            run.Cluster!.InjectRequestErrors(KafkaApi.Heartbeat, [.. Enumerable.Repeat(ErrorCode.UnknownMemberId, 4)]));
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: true);
+                lock (stalled)
+                {
+                    // The first record of three keys stalls for 7 s (beyond its 5 s lease), ignoring cancellation.
+                    return message.Seq == 1 && stalled.Count < 3 && stalled.Add(message.Id) ? Task.Delay(TimeSpan.FromSeconds(7)) : null;
+                }
+            };
+            run.StartMember();
+            run.StartMember();
+            var producing = run.ProduceAsync(2000, TimeSpan.FromSeconds(6));
+            await Task.Delay(1500);
+            run.Fault("the group forgets its members (heartbeats answered UNKNOWN_MEMBER_ID): partitions lost while handlers stall", () =>
+                run.Cluster!.InjectRequestErrors(KafkaApi.Heartbeat, [.. Enumerable.Repeat(ErrorCode.UnknownMemberId, 4)]));
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: true);
+        });
     }
 
     [Fact]
     public async Task OffsetCommitErrorsThenACrash()
     {
-        await using var run = FaultRun.Start("commit-errors", 108, output);
-        run.Cluster!.SetCoordinator(CoordinatorType.Group, run.Group, 1);
-        run.StartMember(SlowHandlers);
-        run.StartMember(SlowHandlers);
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(10));
-        ErrorCode[] errors = [ErrorCode.RebalanceInProgress, ErrorCode.NotCoordinatorForGroup, ErrorCode.GroupLoadInProgress];
-        for (var i = 0; i < 3; i++)
+        await FaultRun.RunAsync("commit-errors", 108, output, async run =>
         {
-            await Task.Delay(run.Random.Next(800, 1200));
-            var injected = Enumerable.Range(0, 3).Select(_ => errors[run.Random.Next(errors.Length)]).ToArray();
-            run.Fault($"next OffsetCommits fail: {string.Join(", ", injected)}", () => run.Cluster.InjectRequestErrors(KafkaApi.OffsetCommit, injected));
-            await Task.Delay(300);
-            run.Fault("coordinator broker 1 unreachable for 400 ms (transport errors)", () => run.Cluster.SetBrokerDown(1));
-            await Task.Delay(400);
-            run.Cluster.SetBrokerUp(1);
-            await run.CrashAsync(run.Members[run.Random.Next(run.Members.Count)]);
+            TakeTime(run);
+            run.Cluster!.SetCoordinator(CoordinatorType.Group, run.Group, 1);
             run.StartMember(SlowHandlers);
-        }
+            run.StartMember(SlowHandlers);
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(10));
+            ErrorCode[] errors = [ErrorCode.RebalanceInProgress, ErrorCode.NotCoordinatorForGroup, ErrorCode.GroupLoadInProgress];
+            for (var i = 0; i < 3; i++)
+            {
+                await Task.Delay(run.Random.Next(800, 1200));
+                var injected = Enumerable.Range(0, 3).Select(_ => errors[run.Random.Next(errors.Length)]).ToArray();
+                run.Fault($"next OffsetCommits fail: {string.Join(", ", injected)}", () => run.Cluster.InjectRequestErrors(KafkaApi.OffsetCommit, injected));
+                await Task.Delay(300);
+                run.Fault("next 2 OffsetCommits to the coordinator (broker 1) fail with transport errors (NETWORK_EXCEPTION after 300 ms)", () =>
+                    run.Cluster.InjectRequestErrors(1, KafkaApi.OffsetCommit, [.. Enumerable.Repeat(new InjectedError(ErrorCode.NetworkException, TimeSpan.FromMilliseconds(300)), 2)]));
+                await Task.Delay(300);
+                await run.CrashAsync(run.BusyMember());
+                run.StartMember(SlowHandlers);
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: true);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: true);
+        });
     }
 
     [Fact]
     public async Task GroupCoordinatorMoved_OldOneDown()
     {
-        await using var run = FaultRun.Start("coordinator-move", 109, output);
-        run.Cluster!.SetCoordinator(CoordinatorType.Group, run.Group, 1);
-        run.StartMember();
-        run.StartMember();
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(10));
-        var coordinator = 1;
-        for (var i = 0; i < 2; i++)
+        await FaultRun.RunAsync("coordinator-move", 109, output, async run =>
         {
-            await Task.Delay(run.Random.Next(1500, 2500));
-            var (old, next) = (coordinator, (coordinator % 3) + 1);
-            coordinator = next;
-            run.Fault($"group coordinator moves from broker {old} to {next}, broker {old} down", () =>
+            run.Cluster!.SetCoordinator(CoordinatorType.Group, run.Group, 1);
+            run.StartMember();
+            run.StartMember();
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(10));
+            var coordinator = 1;
+            for (var i = 0; i < 2; i++)
             {
-                run.Cluster.SetCoordinator(CoordinatorType.Group, run.Group, next);
-                run.Cluster.SetBrokerDown(old);
-            });
-            await Task.Delay(1500);
-            run.Note($"broker {old} up");
-            run.Cluster.SetBrokerUp(old);
-        }
+                await Task.Delay(run.Random.Next(1500, 2500));
+                var (old, next) = (coordinator, (coordinator % 3) + 1);
+                coordinator = next;
+                await run.FaultAsync($"group coordinator moves from broker {old} to {next}, broker {old} down for 1.5 s", async () =>
+                {
+                    run.Cluster.SetCoordinator(CoordinatorType.Group, run.Group, next);
+                    run.Cluster.SetBrokerDown(old);
+                    await Task.Delay(1500);
+                    run.Cluster.SetBrokerUp(old);
+                });
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task TransportErrorsOnFetchHeartbeatAndMetadata()
     {
-        await using var run = FaultRun.Start("transport-errors", 110, output);
-        run.StartMember();
-        run.StartMember();
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(8));
-        KafkaApi[] apis = [KafkaApi.Fetch, KafkaApi.Heartbeat, KafkaApi.Metadata];
-        while (!producing.IsCompleted)
+        await FaultRun.RunAsync("transport-errors", 110, output, async run =>
         {
-            var api = apis[run.Random.Next(apis.Length)];
-            var count = run.Random.Next(1, 4);
-            run.Fault($"next {count} {api} request(s) fail with NETWORK_EXCEPTION", () => run.Cluster!.InjectRequestErrors(api, [.. Enumerable.Repeat(ErrorCode.NetworkException, count)]));
-            await Task.Delay(run.Random.Next(200, 400));
-        }
+            run.StartMember();
+            run.StartMember();
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(8));
+            KafkaApi[] apis = [KafkaApi.Fetch, KafkaApi.Heartbeat, KafkaApi.Metadata];
+            while (!producing.IsCompleted)
+            {
+                var api = apis[run.Random.Next(apis.Length)];
+                var count = run.Random.Next(1, 4);
+                run.Fault($"next {count} {api} request(s) fail with NETWORK_EXCEPTION", () => run.Cluster!.InjectRequestErrors(api, [.. Enumerable.Repeat(ErrorCode.NetworkException, count)]));
+                await Task.Delay(run.Random.Next(200, 400));
+            }
 
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: false);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        });
     }
 
     [Fact]
     public async Task PoisonAndTransientFailures_WithACrashMidRetry_DeadLetterTopicHoldsExactlyThePoisonOnce()
     {
-        await using var run = FaultRun.Start("poison-retry-crash", 111, output, needsFaultInjection: false);
-        var retrying = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var transientSeed = run.Seed;
-        run.Behavior.FailsFirstAttempt = message =>
+        await FaultRun.RunAsync("poison-retry-crash", 111, output, async run =>
         {
-            var fails = (uint)HashCode.Combine(message.Id, transientSeed) % 100 < 5;
-            if (fails && run.World.ProcessedCount > 500)
+            var retrying = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var transientSeed = run.Seed;
+            run.Behavior.FailsFirstAttempt = message =>
             {
-                retrying.TrySetResult();
+                var fails = (uint)HashCode.Combine(message.Id, transientSeed) % 100 < 5;
+                if (fails && run.World.ProcessedCount > 500)
+                {
+                    retrying.TrySetResult();
+                }
+
+                return fails;
+            };
+
+            // Retries wait 300 ms and more, so that the crash below lands while a record waits for its retry.
+            static void SlowRetries(ConsumerOptions o)
+            {
+                o.Retry.InitialDelay = TimeSpan.FromMilliseconds(300);
+                o.Retry.MaxDelay = TimeSpan.FromMilliseconds(600);
             }
 
-            return fails;
-        };
-
-        // Retries wait 300 ms and more, so that the crash below lands while a record waits for its retry.
-        static void SlowRetries(ConsumerOptions o)
-        {
-            o.Retry.InitialDelay = TimeSpan.FromMilliseconds(300);
-            o.Retry.MaxDelay = TimeSpan.FromMilliseconds(600);
-        }
-
-        run.StartMember(SlowRetries);
-        run.StartMember(SlowRetries);
-        var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(8), poisonRate: 0.01);
-        await retrying.Task.WaitAsync(TimeSpan.FromMinutes(1));
-        await run.CrashAsync(run.Members[0]);
-        run.StartMember(SlowRetries);
-        await producing;
-        await run.WaitForAllAsync(Settle);
-        await run.FinishAsync(expectRedeliveries: true, report => run.Behavior.TransientFailures.Should().BeGreaterThan(50));
+            run.StartMember(SlowRetries);
+            run.StartMember(SlowRetries);
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(8), poisonRate: 0.01);
+            await retrying.Task.WaitAsync(TimeSpan.FromMinutes(1));
+            await run.CrashAsync(run.Members[0]);
+            run.StartMember(SlowRetries);
+            await producing;
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: true, report => run.Behavior.TransientFailures.Should().BeGreaterThan(50));
+        }, needsFaultInjection: false);
     }
 
-    /// <summary>Handlers that take a little time, so that a crash finds work in flight.</summary>
+    /// <summary>At most 4 handlers at once per member (with <see cref="TakeTime"/>, a crash finds work in flight).</summary>
     private static void SlowHandlers(ConsumerOptions options) => options.MaxConcurrency = 4;
+
+    /// <summary>Handlers take about 2 ms, so that records finish between commits and a crash leaves some to redeliver.</summary>
+    private static void TakeTime(FaultRun run) => run.Behavior.Stall = _ => Task.Delay(2);
 
     /// <summary>Gives partition p to broker (p mod 3) + 1, so the schedule knows each partition's leader.</summary>
     private static Dictionary<int, int> SpreadLeaders(FaultRun run)

@@ -54,27 +54,7 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                     }
                 }
 
-                // A synchronous commit copies the list for its request: our metadata buffers are free after it returns.
-                var error = (ErrorCode)RdKafkaCommit(rk, list, 0);
-                var results = new List<TopicPartitionOffsetError>(offsets.Count);
-                var failed = false;
-                for (var i = 0; i < list->Count; i++)
-                {
-                    var element = &list->Elements[i];
-                    var code = (ErrorCode)element->Err;
-                    failed |= code != ErrorCode.NoError;
-                    results.Add(new TopicPartitionOffsetError(offsets[i].Partition, element->Offset, new Error(code), null));
-                }
-
-                if (failed)
-                {
-                    throw new TopicPartitionOffsetException(results);
-                }
-
-                if (error != ErrorCode.NoError)
-                {
-                    throw new KafkaException(error);
-                }
+                CommitAndWait(rk, list, offsets);
             }
             finally
             {
@@ -89,6 +69,84 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                 buffers.ForEach(Marshal.FreeHGlobal);
             }
         });
+    }
+
+    /// <summary>
+    /// Commits through a queue of its own and waits at most <see cref="CommitTimeout"/> for the result. librdkafka's
+    /// synchronous commit waits without a limit, and while the group has no coordinator it keeps the request until
+    /// it finds one, which would block the poll thread (no polling, no shutdown) for as long.
+    /// </summary>
+    private static void CommitAndWait(IntPtr rk, TopicPartitionList* list, IReadOnlyList<OffsetCommit> offsets)
+    {
+        var queue = QueueNew(rk);
+        try
+        {
+            // The request takes a copy of the list (metadata included): our buffers are free once this returns.
+            var error = (ErrorCode)RdKafkaCommitQueue(rk, list, queue, IntPtr.Zero, IntPtr.Zero);
+            if (error != ErrorCode.NoError)
+            {
+                throw new KafkaException(error);
+            }
+
+            var deadline = Environment.TickCount64 + (long)CommitTimeout.TotalMilliseconds;
+            while (true)
+            {
+                var remaining = deadline - Environment.TickCount64;
+                if (remaining <= 0)
+                {
+                    // The result, when it comes, goes to a queue nobody reads; the next commit says the same again.
+                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"The offset commit did not complete within {CommitTimeout.TotalSeconds:0} s."));
+                }
+
+                var ev = QueuePoll(queue, (int)remaining);
+                if (ev == IntPtr.Zero)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    if (EventType(ev) != OffsetCommitEvent)
+                    {
+                        continue;
+                    }
+
+                    ThrowIfFailed((ErrorCode)EventError(ev), EventTopicPartitionList(ev), offsets);
+                    return;
+                }
+                finally
+                {
+                    EventDestroy(ev);
+                }
+            }
+        }
+        finally
+        {
+            QueueDestroy(queue);
+        }
+    }
+
+    private static void ThrowIfFailed(ErrorCode error, TopicPartitionList* result, IReadOnlyList<OffsetCommit> offsets)
+    {
+        var results = new List<TopicPartitionOffsetError>(offsets.Count);
+        var failed = false;
+        for (var i = 0; result is not null && i < result->Count && i < offsets.Count; i++)
+        {
+            var element = &result->Elements[i];
+            var code = (ErrorCode)element->Err;
+            failed |= code != ErrorCode.NoError;
+            results.Add(new TopicPartitionOffsetError(offsets[i].Partition, element->Offset, new Error(code), null));
+        }
+
+        if (failed)
+        {
+            throw new TopicPartitionOffsetException(results);
+        }
+
+        if (error != ErrorCode.NoError)
+        {
+            throw new KafkaException(error);
+        }
     }
 
     public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout)
@@ -179,8 +237,35 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
     [LibraryImport(Library, EntryPoint = "rd_kafka_topic_partition_set_leader_epoch")]
     private static partial void SetLeaderEpoch(TopicPartitionElement* element, int leaderEpoch);
 
-    [LibraryImport(Library, EntryPoint = "rd_kafka_commit")]
-    private static partial int RdKafkaCommit(IntPtr rk, TopicPartitionList* offsets, int async);
+    /// <summary>rdkafka.h: RD_KAFKA_EVENT_OFFSET_COMMIT.</summary>
+    private const int OffsetCommitEvent = 0x20;
+
+    /// <summary>How long a commit may take before it counts as failed (and is tried again later).</summary>
+    internal static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_commit_queue")]
+    private static partial int RdKafkaCommitQueue(IntPtr rk, TopicPartitionList* offsets, IntPtr queue, IntPtr callback, IntPtr opaque);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_queue_new")]
+    private static partial IntPtr QueueNew(IntPtr rk);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_queue_destroy")]
+    private static partial void QueueDestroy(IntPtr queue);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_queue_poll")]
+    private static partial IntPtr QueuePoll(IntPtr queue, int timeoutMs);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_event_type")]
+    private static partial int EventType(IntPtr ev);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_event_error")]
+    private static partial int EventError(IntPtr ev);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_event_topic_partition_list")]
+    private static partial TopicPartitionList* EventTopicPartitionList(IntPtr ev);
+
+    [LibraryImport(Library, EntryPoint = "rd_kafka_event_destroy")]
+    private static partial void EventDestroy(IntPtr ev);
 
     [LibraryImport(Library, EntryPoint = "rd_kafka_committed")]
     private static partial int RdKafkaCommitted(IntPtr rk, TopicPartitionList* partitions, int timeoutMs);

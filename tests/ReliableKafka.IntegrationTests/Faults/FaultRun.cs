@@ -170,9 +170,21 @@ internal sealed class FaultRun : IAsyncDisposable
         RecordCommitted("after fault " + _faults);
     }
 
-    /// <summary>A member with partitions, when there is one (crashing it then leaves work to redeliver).</summary>
-    public Member BusyMember() =>
-        _members.Where(m => m.Engine?.Assignment.Count > 0).OrderBy(_ => Random.Next()).FirstOrDefault() ?? _members[Random.Next(_members.Count)];
+    /// <summary>A member with partitions and records in hand, waiting up to 5 s for one (crashing it then leaves work to redeliver).</summary>
+    public async Task<Member> BusyMemberAsync()
+    {
+        for (var waited = 0; waited < 5000; waited += 50)
+        {
+            if (_members.Where(m => m.Engine?.Assignment.Count > 0 && m.Engine.BufferedRecords > 0).OrderBy(_ => Random.Next()).FirstOrDefault() is { } busy)
+            {
+                return busy;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return _members[Random.Next(_members.Count)];
+    }
 
     public void Note(string text)
     {

@@ -144,7 +144,7 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
             for (var i = 0; i < 10; i++)
             {
                 await Task.Delay(run.Random.Next(700, 1300));
-                await run.CrashAsync(run.BusyMember());
+                await run.CrashAsync(await run.BusyMemberAsync());
                 if (run.Members.Count < 2 || run.Random.Next(2) == 0)
                 {
                     run.StartMember(SlowHandlers);
@@ -233,7 +233,7 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
                 run.Fault("next 2 OffsetCommits to the coordinator (broker 1) fail with transport errors (NETWORK_EXCEPTION after 300 ms)", () =>
                     run.Cluster.InjectRequestErrors(1, KafkaApi.OffsetCommit, [.. Enumerable.Repeat(new InjectedError(ErrorCode.NetworkException, TimeSpan.FromMilliseconds(300)), 2)]));
                 await Task.Delay(300);
-                await run.CrashAsync(run.BusyMember());
+                await run.CrashAsync(await run.BusyMemberAsync());
                 run.StartMember(SlowHandlers);
             }
 

@@ -1,14 +1,12 @@
 using System.ComponentModel.DataAnnotations;
 using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 
 namespace ReliableKafka.PostgreSql;
 
 /// <summary>Options of the PostgreSQL deduplication store (<c>UsePostgreSqlDeduplication</c>).</summary>
 public sealed class PostgreSqlDeduplicationOptions : DeduplicationStoreOptions
 {
-    private const string Identifier = "^[A-Za-z_][A-Za-z0-9_]{0,62}$";
-    private const string IdentifierRule = "must be a plain SQL identifier (letters, digits and underscores, at most 63 characters, not starting with a digit).";
-
     /// <summary>Gets or sets the Npgsql connection string, e.g. <c>Host=db;Database=orders;Username=app;Password=...</c>. Required; never logged.</summary>
     /// <value>The default is <see langword="null"/>, which fails validation.</value>
     [Required(ErrorMessage = "ConnectionString must be set, e.g. \"Host=localhost;Database=app;Username=app;Password=...\".")]
@@ -16,12 +14,12 @@ public sealed class PostgreSqlDeduplicationOptions : DeduplicationStoreOptions
 
     /// <summary>Gets or sets the schema of the table.</summary>
     /// <value>The default is <c>reliablekafka</c>.</value>
-    [RegularExpression(Identifier, ErrorMessage = "Schema " + IdentifierRule)]
+    [RegularExpression(SqlIdentifier.Pattern, ErrorMessage = "Schema " + SqlIdentifier.Rule)]
     public string Schema { get; set; } = "reliablekafka";
 
     /// <summary>Gets or sets the table that holds the processed message ids (primary key: consumer group and message id).</summary>
     /// <value>The default is <c>processed_messages</c>.</value>
-    [RegularExpression(Identifier, ErrorMessage = "TableName " + IdentifierRule)]
+    [RegularExpression(SqlIdentifier.Pattern, ErrorMessage = "TableName " + SqlIdentifier.Rule)]
     public string TableName { get; set; } = "processed_messages";
 
     /// <summary>

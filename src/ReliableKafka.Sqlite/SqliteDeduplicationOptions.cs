@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 
 namespace ReliableKafka.Sqlite;
 
@@ -17,7 +18,7 @@ public sealed class SqliteDeduplicationOptions : DeduplicationStoreOptions
 
     /// <summary>Gets or sets the table that holds the processed message ids (created when missing).</summary>
     /// <value>The default is <c>reliablekafka_processed_messages</c>.</value>
-    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,62}$", ErrorMessage = "TableName must be a plain SQL identifier (letters, digits and underscores, at most 63 characters, not starting with a digit).")]
+    [RegularExpression(SqlIdentifier.Pattern, ErrorMessage = "TableName " + SqlIdentifier.Rule)]
     public string TableName { get; set; } = "reliablekafka_processed_messages";
 
     /// <summary>

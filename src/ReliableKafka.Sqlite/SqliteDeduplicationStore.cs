@@ -33,10 +33,7 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString, nameof(options));
-        if (!System.Text.RegularExpressions.Regex.IsMatch(options.TableName, "^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
-        {
-            throw new ArgumentException($"TableName '{options.TableName}' must be a plain SQL identifier.", nameof(options));
-        }
+        SqlIdentifier.Require(options.TableName, "TableName", nameof(options));
 
         _options = options;
         _table = options.TableName;
@@ -46,20 +43,8 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     }
 
     /// <inheritdoc/>
-    public async ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
-    {
-        var claim = _claims.RunAsync((key, owner, lease));
-        try
-        {
-            return await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Abandoned while queued: give back what the batch claims for it, so that nobody waits for the lease.
-            _ = ReleaseWhenClaimedAsync(claim, key, owner);
-            throw;
-        }
-    }
+    public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
+        BatchedClaim.WaitAsync(_claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
@@ -218,21 +203,6 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
             {
                 command.Transaction = null;
             }
-        }
-    }
-
-    private async Task ReleaseWhenClaimedAsync(Task<ClaimResult> claim, DeduplicationKey key, Guid owner)
-    {
-        try
-        {
-            if ((await claim.ConfigureAwait(false)).Status == ClaimStatus.Claimed)
-            {
-                await ReleaseAsync(key, owner, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        catch (Exception)
-        {
-            // Best effort: an unreleased claim expires with its lease.
         }
     }
 

@@ -30,13 +30,8 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString, nameof(options));
-        foreach (var (name, value) in new[] { ("Schema", options.Schema), ("TableName", options.TableName) })
-        {
-            if (!System.Text.RegularExpressions.Regex.IsMatch(value, "^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
-            {
-                throw new ArgumentException($"{name} '{value}' must be a plain SQL identifier.", nameof(options));
-            }
-        }
+        SqlIdentifier.Require(options.Schema, "Schema", nameof(options));
+        SqlIdentifier.Require(options.TableName, "TableName", nameof(options));
 
         _options = options;
         DataSource = NpgsqlDataSource.Create(options.ConnectionString);
@@ -85,38 +80,12 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         CREATE INDEX IF NOT EXISTS {options.TableName}_completed_at ON {QualifiedName(options)} (completed_at);
         """;
 
-    /// <summary>
-    /// Claims through the batcher. A caller that stops waiting (its work was abandoned) has its claim released
-    /// when the batch gets it, so that the record's next owner need not wait for the lease to expire.
-    /// </summary>
+    /// <summary>Claims through the batcher (see <see cref="BatchedClaim"/>).</summary>
     public async ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken)
     {
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
-        var claim = _claims.RunAsync((key, owner, lease));
-        try
-        {
-            return await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            _ = ReleaseWhenClaimedAsync(claim, key, owner);
-            throw;
-        }
-    }
-
-    private async Task ReleaseWhenClaimedAsync(Task<ClaimResult> claim, DeduplicationKey key, Guid owner)
-    {
-        try
-        {
-            if ((await claim.ConfigureAwait(false)).Status == ClaimStatus.Claimed)
-            {
-                await ReleaseAsync(key, owner, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        catch (Exception)
-        {
-            // Best effort: an unreleased claim expires with its lease.
-        }
+        return await BatchedClaim.WaitAsync(
+            _claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Completes on its own through the batcher, or, with a connection, in the caller's transaction.</summary>

@@ -228,13 +228,13 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
     {
         var topic = _kafka.CreateTopic("outage", 1);
         var group = TestKafka.Unique("group");
-        var store = new SwitchableStore(new InMemoryDeduplicationStore());
+        var store = new FlakyStore(new InMemoryDeduplicationStore());
         await ProduceAsync(topic, 5);
         using var host = TestHost.BuildConsumer(
             output, _kafka.BootstrapServers, topic, group, _probe,
             configureKafka: k =>
             {
-                k.UseDeduplicationStore<SwitchableStore, InMemoryDeduplicationOptions>("Switchable", (_, _) => store);
+                k.UseDeduplicationStore<FlakyStore, InMemoryDeduplicationOptions>("Flaky", (_, _) => store);
                 k.Services.AddHealthChecks().AddReliableKafka();
             });
         await host.StartAsync();
@@ -293,24 +293,5 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
             await script.AfterWrite(context, cancellationToken);
             await probe.HandleAsync(context, cancellationToken);
         }
-    }
-
-    /// <summary>A store that can be switched off (every call throws), around another.</summary>
-    private sealed class SwitchableStore(IDeduplicationStore inner) : IDeduplicationStore
-    {
-        public volatile bool Down;
-
-        public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
-            Up() ? inner.ClaimAsync(key, owner, lease, cancellationToken) : default;
-
-        public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
-            Up() ? inner.CompleteAsync(key, owner, cancellationToken) : default;
-
-        public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
-            Up() ? inner.ReleaseAsync(key, owner, cancellationToken) : default;
-
-        public ValueTask<long> PurgeAsync(CancellationToken cancellationToken = default) => inner.PurgeAsync(cancellationToken);
-
-        private bool Up() => !Down ? true : throw new NpgsqlException("connection refused (injected)");
     }
 }

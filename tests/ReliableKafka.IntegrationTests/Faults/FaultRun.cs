@@ -35,6 +35,7 @@ internal sealed class FaultRun : IAsyncDisposable
     private readonly List<Member> _members = [];
     private readonly InMemoryDeduplicationStore _store = new(new InMemoryDeduplicationOptions { MaxEntries = 1_000_000 });
     private readonly Dictionary<string, int> _nextSeq = [];
+    private readonly HashSet<string> _poison = [];
     private readonly CounterProbe _suppressed;
     private readonly IConsumer<byte[], byte[]> _observer;
     private readonly IHost _producerHost;
@@ -224,10 +225,6 @@ internal sealed class FaultRun : IAsyncDisposable
 
         await Task.WhenAll(sends);
     }
-
-    public int PoisonCount => _poison.Count;
-
-    private readonly HashSet<string> _poison = [];
 
     public Member StartMember(Action<ConsumerOptions>? configure = null)
     {

@@ -98,14 +98,6 @@ internal sealed class World
         }
     }
 
-    public bool IsProcessed(string id)
-    {
-        lock (_gate)
-        {
-            return _effects.ContainsKey(id);
-        }
-    }
-
     public int ProcessedCount
     {
         get

@@ -55,9 +55,10 @@ internal sealed class ConsumerEngine
     // How long reading the previous owner's commit metadata may take when partitions are assigned.
     private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
 
-    // A failed dead-letter write is tried again after this pause, doubling up to the maximum.
-    private static readonly TimeSpan FirstDeadLetterRetry = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxDeadLetterRetry = TimeSpan.FromSeconds(30);
+    // A failed dead-letter write, or a record waiting for its deduplication store, is tried again after this
+    // pause, doubling up to the maximum.
+    private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
 
     private readonly KafkaClientConfig _config;
     private readonly ConsumerOptions _options;
@@ -588,7 +589,7 @@ internal sealed class ConsumerEngine
     /// </summary>
     private async ValueTask<bool> RunAttemptsAsync(AttemptRun run, CancellationToken token)
     {
-        var pause = FirstDeadLetterRetry;
+        var pause = FirstRetryPause;
         var failing = false;
         try
         {
@@ -607,7 +608,7 @@ internal sealed class ConsumerEngine
                     {
                         _dedup!.Failed(ref failing, run.State.TopicPartition, run.Offset, pause, e);
                         await Task.Delay(pause, _time, token).ConfigureAwait(false);
-                        pause = pause * 2 < MaxDeadLetterRetry ? pause * 2 : MaxDeadLetterRetry;
+                        pause = pause * 2 < MaxRetryPause ? pause * 2 : MaxRetryPause;
                     }
                 }
             }
@@ -736,7 +737,7 @@ internal sealed class ConsumerEngine
     /// </summary>
     private async Task DeadLetterAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken token)
     {
-        var pause = FirstDeadLetterRetry;
+        var pause = FirstRetryPause;
         var failing = false;
 
         // Deduplicating, the write itself is claimed (under an id of its own, so that a redriven copy is handled):
@@ -796,7 +797,7 @@ internal sealed class ConsumerEngine
                 }
 
                 await Task.Delay(pause, _time, token).ConfigureAwait(false);
-                pause = pause * 2 < MaxDeadLetterRetry ? pause * 2 : MaxDeadLetterRetry;
+                pause = pause * 2 < MaxRetryPause ? pause * 2 : MaxRetryPause;
             }
         }
         catch (Exception) when (token.IsCancellationRequested)

@@ -1,8 +1,8 @@
 using ReliableKafka.Deduplication;
 
-namespace ReliableKafka.Tests.Deduplication;
+namespace ReliableKafka.TestSupport;
 
-/// <summary>A store that can be down (every call throws) or fail a number of completions, around an in-memory store.</summary>
+/// <summary>A store that can be down (every call but purging throws) or fail a number of completions, around another store.</summary>
 internal sealed class FlakyStore(IDeduplicationStore inner) : IDeduplicationStore
 {
     private int _failCompletions;

@@ -6,14 +6,12 @@
 #   ./build.sh faults     build, then run only the fault-injection suite (RELIABLEKAFKA_FAULT_SEED=n replays a seed)
 #   ./build.sh demo       run the order-processing demo on the embedded Kafka cluster
 #   ./build.sh bench      run the benchmarks in bench/ (when there are any)
-#   ./build.sh native     only make sure the native librdkafka package restores (see eng/provision-librdkafka.sh)
 #   ./build.sh postgres   only make sure a PostgreSQL server runs and print its connection string (eng/provision-postgresql.sh)
-#   ./build.sh clean-native  forget the native stand-in and the cached probe result
 #
-# Every command first makes sure Confluent.Kafka's native package (librdkafka.redist) can be restored,
-# building a local stand-in when the NuGet feeds lack it. `test` and `bench` also make sure a PostgreSQL server
-# runs for the PostgreSQL deduplication store (installing Debian's when missing) and pass its connection string
-# in RELIABLEKAFKA_POSTGRESQL (set it yourself to use a server of your own). With CI=true no test may be skipped.
+# The native librdkafka comes from NuGet with Confluent.Kafka (librdkafka.redist); nothing is built or installed
+# for it. `test` and `bench` make sure a PostgreSQL server runs for the PostgreSQL deduplication store (installing
+# Debian's when missing) and pass its connection string in RELIABLEKAFKA_POSTGRESQL (set it yourself to use a
+# server of your own). With CI=true no test may be skipped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,10 +25,6 @@ die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 require_dotnet() {
   command -v dotnet >/dev/null 2>&1 || die "the .NET SDK 10 is required (dotnet was not found on PATH)."
-}
-
-provision() {
-  bash "${ROOT}/eng/provision-librdkafka.sh"
 }
 
 provision_postgresql() {
@@ -110,12 +104,11 @@ main() {
   shift || true
   require_dotnet
   case "${command}" in
-    build) provision; build ;;
-    test) provision; provision_postgresql; build; run_tests ;;
-    faults) provision; build; run_faults ;;
-    demo) provision; dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
+    build) build ;;
+    test) provision_postgresql; build; run_tests ;;
+    faults) build; run_faults ;;
+    demo) dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
     bench)
-      provision
       provision_postgresql
       if compgen -G "bench/*/*.csproj" >/dev/null; then
         local project
@@ -124,10 +117,8 @@ main() {
         echo "bench/ has no benchmarks yet."
       fi
       ;;
-    native) provision ;;
     postgres) provision_postgresql; printf '%s\n' "${RELIABLEKAFKA_POSTGRESQL}" ;;
-    clean-native) rm -rf "${ROOT}/artifacts/native" "${ROOT}/artifacts/librdkafka-feed"; echo "Forgot the native stand-in." ;;
-    *) die "unknown command '${command}'. Commands: build, test, faults, demo, bench, native, postgres, clean-native." ;;
+    *) die "unknown command '${command}'. Commands: build, test, faults, demo, bench, postgres." ;;
   esac
 }
 

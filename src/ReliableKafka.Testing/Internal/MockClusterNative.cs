@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
+using ReliableKafka.Native.Internal;
 
 namespace ReliableKafka.Testing.Internal;
 
 /// <summary>
-/// P/Invoke declarations for librdkafka's mock cluster (rdkafka_mock.h). The library name is the one
-/// Confluent.Kafka imports, so the runtime resolves it to the same native file (librdkafka.redist's
-/// runtimes/&lt;rid&gt;/native/librdkafka.so) and the same loaded image.
+/// P/Invoke declarations for librdkafka's mock cluster (rdkafka_mock.h), bound to the very librdkafka image
+/// that Confluent.Kafka loaded (<see cref="LibrdkafkaLibrary"/>), so the clients and the cluster share one library.
 /// </summary>
 /// <remarks>
 /// C variadic functions cannot be called portably from .NET. Where librdkafka offers an <c>_array</c>
@@ -15,7 +15,9 @@ namespace ReliableKafka.Testing.Internal;
 /// </remarks>
 internal static unsafe partial class MockClusterNative
 {
-    private const string Library = "librdkafka";
+    private const string Library = LibrdkafkaLibrary.Name;
+
+    static MockClusterNative() => LibrdkafkaLibrary.EnsureResolver();
 
     internal const int ProducerType = 0; // RD_KAFKA_PRODUCER
     internal const int ConfOk = 0;       // RD_KAFKA_CONF_OK

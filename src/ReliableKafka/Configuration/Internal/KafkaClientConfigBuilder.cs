@@ -99,8 +99,10 @@ internal static class KafkaClientConfigBuilder
                 case LibrdkafkaConfigProbe.Result.InvalidValue:
                     errors.Add($"{path}:Config {Describe(key, value)} is rejected by librdkafka: {RedactValue(librdkafkaError ?? "invalid value", key, value ?? string.Empty)}");
                     break;
-                case LibrdkafkaConfigProbe.Result.Accepted:
                 case LibrdkafkaConfigProbe.Result.Unavailable:
+                    errors.Add($"{path}:Config key '{key}' could not be checked because librdkafka could not be loaded: {librdkafkaError}");
+                    break;
+                case LibrdkafkaConfigProbe.Result.Accepted:
                 default:
                     break;
             }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using ReliableKafka.Native.Internal;
 
 namespace ReliableKafka.Configuration.Internal;
 
@@ -9,12 +10,12 @@ namespace ReliableKafka.Configuration.Internal;
 /// </summary>
 internal static unsafe partial class LibrdkafkaConfigProbe
 {
-    private const string Library = "librdkafka";
+    private const string Library = LibrdkafkaLibrary.Name;
     private const int ErrorBufferSize = 512;
     private const int ConfUnknown = -2;
     private const int ConfOk = 0;
 
-    private static int s_unavailable;
+    static LibrdkafkaConfigProbe() => LibrdkafkaLibrary.EnsureResolver();
 
     /// <summary>The outcome of a probe.</summary>
     internal enum Result
@@ -28,7 +29,7 @@ internal static unsafe partial class LibrdkafkaConfigProbe
         /// <summary>librdkafka knows the key but rejects the value.</summary>
         InvalidValue,
 
-        /// <summary>The native library could not be called; Confluent.Kafka will check the setting when it creates the client.</summary>
+        /// <summary>librdkafka could not be loaded; <c>error</c> says why (no client can be created either).</summary>
         Unavailable,
     }
 
@@ -36,19 +37,14 @@ internal static unsafe partial class LibrdkafkaConfigProbe
     internal static Result Check(string key, string value, out string? error)
     {
         error = null;
-        if (Volatile.Read(ref s_unavailable) != 0)
-        {
-            return Result.Unavailable;
-        }
-
         IntPtr conf;
         try
         {
             conf = ConfNew();
         }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or InvalidOperationException)
         {
-            Volatile.Write(ref s_unavailable, 1);
+            error = e.Message;
             return Result.Unavailable;
         }
 

@@ -52,6 +52,9 @@ internal sealed class ConsumerEngine
 
     private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMilliseconds(500);
 
+    // How long leaving the group may take after a failure before the client is left behind.
+    private static readonly TimeSpan FailureCloseTimeout = TimeSpan.FromSeconds(10);
+
     // How long reading the previous owner's commit metadata may take when partitions are assigned.
     private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
 
@@ -89,6 +92,8 @@ internal sealed class ConsumerEngine
     private volatile Error? _fatalError;
     private volatile bool _crashRequested;
     private volatile Exception? _stopRequest;
+    private volatile Exception? _failure;
+    private volatile bool _failed;
     private int _deadLetterWritesFailing;
     private bool _stopping;
     private Task? _run;
@@ -220,20 +225,22 @@ internal sealed class ConsumerEngine
         var consumer = _consumerBuilder(_config.Values)
             .SetErrorHandler((_, error) => OnError(error))
             .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-            .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
-            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
-            .SetPartitionsLostHandler((_, partitions) => OnLost(partitions))
+            .SetPartitionsAssignedHandler((c, partitions) => InCallback("assigning partitions", () => OnAssigned(c, partitions)))
+            .SetPartitionsRevokedHandler((c, partitions) => InCallback("revoking partitions", () => OnRevoked(c, partitions)))
+            .SetPartitionsLostHandler((_, partitions) => InCallback("losing partitions", () => OnLost(partitions)))
             .Build();
+        var leftBehind = false;
         try
         {
             consumer.Subscribe(_options.Topics);
             _lastCommit = _time.GetTimestamp();
             while (!stoppingToken.IsCancellationRequested && !_crashRequested && _stopRequest is null)
             {
-                ThrowIfFatal();
+                ThrowIfFailed();
                 Poll(consumer);
             }
 
+            ThrowIfFailed();
             if (_crashRequested)
             {
                 Log.ConsumerCrashed(_logger, Name);
@@ -242,18 +249,97 @@ internal sealed class ConsumerEngine
 
             ShutDown(consumer);
         }
-        finally
+        catch (Exception e)
         {
-            foreach (var state in _partitions.Values)
+            // Loud and final: whatever escaped the poll loop or a rebalance callback stops the consumer; it never
+            // stays assigned and idle. Nothing more is committed; the records not committed are handled again by
+            // the partitions' next owner.
+            var failure = _failure ?? e;
+            Log.ConsumerFailed(_logger, Name, failure);
+            AbandonAll();
+            leftBehind = !LeaveAfterFailure(consumer);
+            if (!ReferenceEquals(failure, e))
             {
-                state.Stop();
-                state.Cancellation.Cancel();
+                throw new ConsumerStoppedException($"Consumer {Name} failed and stopped: {failure.Message}", failure);
             }
 
-            _partitions.Clear();
-            consumer.Dispose(); // without Close after a crash or a fatal error
+            throw;
+        }
+        finally
+        {
+            AbandonAll();
+            if (!leftBehind)
+            {
+                consumer.Dispose(); // without Close after a crash; after a failure, Close was tried first
+            }
+
             _deadLetters?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Runs a rebalance callback. An exception must not reach Confluent.Kafka: it would leave librdkafka waiting
+    /// for an assignment that never comes (and its destroy waiting without end). It is recorded instead; the poll
+    /// loop then stops the consumer (<see cref="ThrowIfFailed"/>), and no partition is handled meanwhile.
+    /// </summary>
+    private void InCallback(string what, Action callback)
+    {
+        try
+        {
+            callback();
+        }
+        catch (Exception e)
+        {
+            _failure ??= new InvalidOperationException($"Consumer {Name} failed while {what}: {e.Message}", e);
+            AbandonAll();
+        }
+    }
+
+    /// <summary>Stops every partition and cancels its running handlers (their records stay uncommitted).</summary>
+    private void AbandonAll()
+    {
+        foreach (var state in _partitions.Values)
+        {
+            state.Stop();
+            state.Cancellation.Cancel();
+        }
+
+        _partitions.Clear();
+        PublishAssignment();
+    }
+
+    /// <summary>
+    /// After a failure, leaves the group (so that the partitions move to other members at once, instead of after the
+    /// session timeout) without committing anything. librdkafka's close can wait without end for a coordinator that
+    /// does not answer, so it runs on a thread of its own for at most <see cref="FailureCloseTimeout"/>; returns false
+    /// when it did not finish (the client is then left behind, not disposed under a running close).
+    /// </summary>
+    private bool LeaveAfterFailure(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        _failed = true;
+        var close = new Thread(() =>
+        {
+            try
+            {
+                consumer.Close();
+            }
+            catch (Exception e)
+            {
+                Log.CloseFailed(_logger, Name, e.Message);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"ReliableKafka consumer {Name} close",
+        };
+        close.Start();
+        if (close.Join(FailureCloseTimeout))
+        {
+            return true;
+        }
+
+        Log.CloseTimedOut(_logger, Name, (long)FailureCloseTimeout.TotalMilliseconds);
+        return false;
     }
 
     private void Poll(IConsumer<byte[]?, byte[]?> consumer)
@@ -1260,7 +1346,7 @@ internal sealed class ConsumerEngine
             .Select(p => _partitions.GetValueOrDefault(p.TopicPartition))
             .OfType<PartitionState>()
             .ToList();
-        if (!_crashRequested && states.Count > 0)
+        if (!_crashRequested && !_failed && states.Count > 0)
         {
             // Inside the rebalance callback the group may already be rejoining without us: commit what finished
             // at once (the sooner, the likelier the coordinator accepts it), then let running handlers finish,
@@ -1319,8 +1405,13 @@ internal sealed class ConsumerEngine
         }
     }
 
-    private void ThrowIfFatal()
+    private void ThrowIfFailed()
     {
+        if (_failure is { } failure)
+        {
+            throw failure;
+        }
+
         if (_fatalError is { } error)
         {
             throw new KafkaException(error);

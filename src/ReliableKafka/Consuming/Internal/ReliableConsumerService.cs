@@ -30,6 +30,22 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            _engine = CreateEngine();
+        }
+        catch (Exception e)
+        {
+            // The engine logs its own failures; one before it exists is logged here, as loudly.
+            Log.ConsumerFailed(loggerFactory.CreateLogger(Log.ConsumerCategory), Name, e);
+            throw;
+        }
+
+        await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
+    }
+
+    private ConsumerEngine CreateEngine()
+    {
         var root = options.Value;
         var consumerOptions = root.Consumers[Name];
         var config = KafkaClientConfigBuilder.BuildConsumer(root, Name, consumerOptions).ThrowIfInvalid();
@@ -58,7 +74,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 time)
             : null;
         // The offset store is librdkafka's; a test (the fault-injection suite) may register one that watches each commit.
-        _engine = new ConsumerEngine(
+        return new ConsumerEngine(
             config,
             consumerOptions,
             pipeline,
@@ -67,7 +83,6 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             offsetStore: services.GetService<IGroupOffsetStore>(),
             deadLetters: deadLetters,
             deduplicator: deduplicator);
-        await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>On when the options say so, or by default when a store was added; never under AtMostOnce (validation refuses contradictions).</summary>

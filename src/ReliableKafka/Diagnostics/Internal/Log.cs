@@ -142,6 +142,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} was already in the dead-letter topic (written by a member that crashed before recording it); it is not written again")]
     public static partial void DeadLetterFoundWritten(ILogger logger, string consumer, string topic, int partition, long offset);
 
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Critical, Message = "Consumer {Consumer} failed and stops ({ExceptionType}: {Reason}); it leaves its group without committing, and records not committed before are handled again by the partitions' next owner")]
+    private static partial void ConsumerFailedCore(ILogger logger, string consumer, string exceptionType, string reason, Exception exception);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "Consumer {Consumer}: leaving the group did not finish within {TimeoutMs} ms; the Kafka client is left behind and the group notices when the session times out")]
+    public static partial void CloseTimedOut(ILogger logger, string consumer, long timeoutMs);
+
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
 
@@ -154,6 +160,14 @@ internal static partial class Log
     // Wrappers: format collections and configurations only when the level is enabled. Every call below is
     // guarded by IsEnabled; CA1873 does not see guards around static [LoggerMessage] methods (dotnet/sdk#50893).
 #pragma warning disable CA1873
+    public static void ConsumerFailed(ILogger logger, string consumer, Exception exception)
+    {
+        if (logger.IsEnabled(LogLevel.Critical))
+        {
+            ConsumerFailedCore(logger, consumer, exception.GetType().Name, exception.Message, exception);
+        }
+    }
+
     public static void ProducerCreated(ILogger logger, KafkaClientConfig config)
     {
         if (logger.IsEnabled(LogLevel.Debug))

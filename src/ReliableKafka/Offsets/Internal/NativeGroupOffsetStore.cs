@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using Confluent.Kafka;
+using ReliableKafka.Native.Internal;
 
 namespace ReliableKafka.Offsets.Internal;
 
@@ -17,12 +18,14 @@ namespace ReliableKafka.Offsets.Internal;
 /// </remarks>
 internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
 {
-    private const string Library = "librdkafka";
+    private const string Library = LibrdkafkaLibrary.Name;
 
     private static readonly PropertyInfo HandleProperty =
         typeof(Handle).GetProperty("LibrdkafkaHandle", BindingFlags.Instance | BindingFlags.NonPublic)
         ?? throw new InvalidOperationException(
             "Confluent.Kafka's Handle has no LibrdkafkaHandle property: this Confluent.Kafka version is not supported by ReliableKafka's offset store.");
+
+    static NativeGroupOffsetStore() => LibrdkafkaLibrary.EnsureResolver();
 
     public static NativeGroupOffsetStore Instance { get; } = new();
 

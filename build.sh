@@ -63,7 +63,8 @@ print_totals() {
 run_test_project() {
   local project="$1" name="$2" filter="${3:-}"
   local args=(test "${project}" -c "${CONFIGURATION}" --no-build --nologo
-    --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" --blame-hang-timeout 5m)
+    --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" --blame-hang-timeout 5m
+    --blame-crash --blame-crash-dump-type mini --results-directory "${RESULTS_DIR}/${name}")
   if [[ -n "${filter}" ]]; then args+=(--filter "${filter}"); fi
   dotnet "${args[@]}"
 }

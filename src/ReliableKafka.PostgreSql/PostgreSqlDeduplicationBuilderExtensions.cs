@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using ReliableKafka.Deduplication;
 using ReliableKafka.PostgreSql;
+using ReliableKafka.PostgreSql.Internal;
 
 namespace ReliableKafka;
 
@@ -48,6 +50,7 @@ public static class PostgreSqlDeduplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         builder.Services.TryAddScoped<PostgreSqlInbox>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReliableKafkaOptions>, PostgreSqlPoolValidator>());
         return builder.UseDeduplicationStore<IDeduplicationStore, PostgreSqlDeduplicationOptions>(
             "PostgreSql",
             (_, options) => options.TransactionalInbox ? new PostgreSqlInboxStore(options) : new PostgreSqlDeduplicationStore(options),

@@ -35,6 +35,10 @@ public sealed class PostgreSqlDeduplicationStore : IDeduplicationStore, IAsyncDi
         _table.CompleteAsync(key, owner, null, null, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
+        _table.RenewAsync(key, owner, lease, cancellationToken);
+
+    /// <inheritdoc/>
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
         _table.ReleaseAsync(key, owner, cancellationToken);
 

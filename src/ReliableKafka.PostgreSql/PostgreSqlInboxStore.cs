@@ -29,6 +29,10 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
         _table.CompleteAsync(key, owner, null, null, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
+        _table.RenewAsync(key, owner, lease, cancellationToken);
+
+    /// <inheritdoc/>
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
         _table.ReleaseAsync(key, owner, cancellationToken);
 
@@ -66,15 +70,33 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
     {
         public async ValueTask<bool> CompleteAsync(CancellationToken cancellationToken = default)
         {
-            if (!await table.CompleteAsync(key, owner, connection, transaction, cancellationToken).ConfigureAwait(false))
+            try
             {
-                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                return false;
-            }
+                if (!await table.CompleteAsync(key, owner, connection, transaction, cancellationToken).ConfigureAwait(false))
+                {
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                    return false;
+                }
 
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (PostgresException e) when (IsHandlersFault(e.SqlState))
+            {
+                throw new HandlerTransactionException(
+                    $"The handler's transaction cannot be committed ({e.SqlState}: {e.MessageText}); the handler's writes are rolled back and the attempt failed.", e);
+            }
         }
+
+        /// <summary>
+        /// Errors that the handler's own writes cause, the same way on every attempt: data exceptions (class 22),
+        /// integrity constraint violations (class 23, e.g. a deferred constraint checked at commit), and a transaction
+        /// the handler left aborted (25P02). Connection and server errors are the store's.
+        /// </summary>
+        private static bool IsHandlersFault(string sqlState) =>
+            sqlState.StartsWith("22", StringComparison.Ordinal)
+            || sqlState.StartsWith("23", StringComparison.Ordinal)
+            || sqlState == PostgresErrorCodes.InFailedSqlTransaction;
 
         public async ValueTask DisposeAsync()
         {

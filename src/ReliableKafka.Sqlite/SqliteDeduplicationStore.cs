@@ -24,6 +24,7 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     private SqliteCommand? _read;
     private SqliteCommand? _complete;
     private SqliteCommand? _release;
+    private SqliteCommand? _renew;
     private bool _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="SqliteDeduplicationStore"/> class. The database is opened (and the table created) on first use.</summary>
@@ -43,16 +44,37 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     }
 
     /// <inheritdoc/>
-    public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
-        BatchedClaim.WaitAsync(_claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken);
+    public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        key = StoredMessageId.Of(key);
+        return BatchedClaim.WaitAsync(_claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken);
+    }
 
     /// <inheritdoc/>
     public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
-        await _completions.RunAsync((key, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _completions.RunAsync((StoredMessageId.Of(key), owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    public async ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        key = StoredMessageId.Of(key);
+        await EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Bind(_renew!, key, owner);
+            _renew!.Parameters["$expires"].Value = Now() + (long)lease.TotalMilliseconds;
+            return _renew.ExecuteNonQuery() == 1;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
 
     /// <inheritdoc/>
     public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default)
     {
+        key = StoredMessageId.Of(key);
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -94,7 +116,7 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
             }
 
             _disposed = true;
-            foreach (var command in new[] { _claim, _read, _complete, _release })
+            foreach (var command in new[] { _claim, _read, _complete, _release, _renew })
             {
                 command?.Dispose();
             }
@@ -263,6 +285,7 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
             _read = Prepare(connection, $"SELECT lease_expires_at, completed_at FROM {_table} WHERE scope = $scope AND message_id = $id");
             _complete = Prepare(connection, $"UPDATE {_table} SET completed_at = COALESCE(completed_at, $now) WHERE scope = $scope AND message_id = $id AND owner = $owner", "$now");
             _release = Prepare(connection, $"DELETE FROM {_table} WHERE scope = $scope AND message_id = $id AND owner = $owner AND completed_at IS NULL");
+            _renew = Prepare(connection, $"UPDATE {_table} SET lease_expires_at = $expires WHERE scope = $scope AND message_id = $id AND owner = $owner AND completed_at IS NULL", "$expires");
             _connection = connection;
         }
         catch

@@ -35,6 +35,12 @@ internal sealed class FlakyStore(IDeduplicationStore inner) : IDeduplicationStor
         return inner.CompleteAsync(key, owner, cancellationToken);
     }
 
+    public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        Call();
+        return inner.RenewAsync(key, owner, lease, cancellationToken);
+    }
+
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default)
     {
         Call();

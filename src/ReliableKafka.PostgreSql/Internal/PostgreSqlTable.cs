@@ -7,7 +7,8 @@ namespace ReliableKafka.PostgreSql.Internal;
 
 /// <summary>
 /// The processed-messages table and its statements. Concurrent claims, and concurrent completions, are batched:
-/// one statement and one commit for many records. Lease times come from the database server's clock, so that
+/// one statement and one commit for many records (a batch that fails is tried again item by item, so that one id the
+/// database refuses fails alone). Message ids are stored in a form the database accepts (<see cref="StoredMessageId"/>). Lease times come from the database server's clock, so that
 /// members on machines whose clocks differ agree on when a lease expired.
 /// </summary>
 internal sealed class PostgreSqlTable : IAsyncDisposable
@@ -16,13 +17,27 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     private readonly SemaphoreSlim _schemaGate = new(1, 1);
     private const int MaxBatch = 500;
     private const int MaxBatchesInFlight = 4;
+    private const int MaxRenewalsInFlight = 2;
+    private static readonly TimeSpan RenewalLockTimeout = TimeSpan.FromSeconds(2);
+    private const int MaxReleasesInFlight = 1;
+
+    /// <summary>
+    /// How many connections of the main pool the store itself may use at once: claim and completion batches, a release
+    /// batch, and the purge or schema creation. (Renewals use two connections of their own, outside the pool.) A
+    /// transactional inbox adds one per running handler.
+    /// </summary>
+    public const int StoreConnections = MaxBatchesInFlight + MaxBatchesInFlight + MaxReleasesInFlight + 1;
 
     private readonly string _claimSql;
     private readonly string _completeSql;
     private readonly string _completeBatchSql;
+    private readonly string _renewBatchSql;
+    private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner, TimeSpan Lease), bool> _renewals;
     private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner, TimeSpan Lease), ClaimResult> _claims;
     private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner), bool> _completions;
-    private readonly string _releaseSql;
+    private readonly string _releaseBatchSql;
+    private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner), bool> _releases;
+    private readonly NpgsqlDataSource _renewalSource;
     private readonly string _purgeSql;
     private volatile bool _schemaReady;
 
@@ -35,6 +50,15 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
 
         _options = options;
         DataSource = NpgsqlDataSource.Create(options.ConnectionString);
+
+        // Renewals have connections of their own: a pool drained by inbox handlers or slow claims must not let leases lapse.
+        // A renewal waits at most RenewalLockTimeout for a row lock (a claim locked elsewhere, say by an inbox transaction
+        // whose commit stalls), so that one such row holds back no other claim's renewal for long.
+        var renewal = new NpgsqlDataSourceBuilder(options.ConnectionString);
+        renewal.ConnectionStringBuilder.MaxPoolSize = MaxRenewalsInFlight;
+        renewal.ConnectionStringBuilder.MinPoolSize = 0;
+        renewal.ConnectionStringBuilder.Options = $"{renewal.ConnectionStringBuilder.Options} -c lock_timeout={(int)RenewalLockTimeout.TotalMilliseconds}".Trim();
+        _renewalSource = renewal.Build();
         var table = QualifiedName(options);
         _claimSql = $"""
             WITH input AS (
@@ -50,20 +74,63 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             LEFT JOIN claimed AS c ON c.scope = i.scope AND c.message_id = i.message_id
             LEFT JOIN {table} AS e ON e.scope = i.scope AND e.message_id = i.message_id
             """;
+        // Rows are locked in (scope, message_id) order, as claims lock them, so that concurrent batches never deadlock.
         _completeBatchSql = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) AS i (scope, message_id, owner)),
+            locked AS (
+                SELECT t.scope, t.message_id FROM {table} AS t
+                JOIN input AS i ON t.scope = i.scope AND t.message_id = i.message_id AND t.owner = i.owner
+                ORDER BY t.scope, t.message_id
+                FOR UPDATE OF t)
             UPDATE {table} AS t SET completed_at = COALESCE(t.completed_at, clock_timestamp())
-            FROM unnest($1::text[], $2::text[], $3::uuid[]) AS i (scope, message_id, owner)
-            WHERE t.scope = i.scope AND t.message_id = i.message_id AND t.owner = i.owner
+            FROM locked AS l
+            WHERE t.scope = l.scope AND t.message_id = l.message_id
             RETURNING t.scope, t.message_id
             """;
-        _claims = new(r => r.Key, ClaimBatchAsync, MaxBatch, MaxBatchesInFlight);
-        _completions = new(r => r.Key, CompleteBatchAsync, MaxBatch, MaxBatchesInFlight);
+
+        // A renewal only extends an open claim of its owner: it never inserts, and never takes a claim over.
+        _renewBatchSql = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::interval[]) AS i (scope, message_id, owner, lease)),
+            locked AS (
+                SELECT t.scope, t.message_id, i.lease FROM {table} AS t
+                JOIN input AS i ON t.scope = i.scope AND t.message_id = i.message_id AND t.owner = i.owner
+                WHERE t.completed_at IS NULL
+                ORDER BY t.scope, t.message_id
+                FOR UPDATE OF t)
+            UPDATE {table} AS t SET lease_expires_at = clock_timestamp() + l.lease
+            FROM locked AS l
+            WHERE t.scope = l.scope AND t.message_id = l.message_id AND t.completed_at IS NULL
+            RETURNING t.scope, t.message_id
+            """;
+        _claims = new(r => r.Key, ClaimBatchAsync, MaxBatch, MaxBatchesInFlight, RefusedItem);
+        _completions = new(r => r.Key, CompleteBatchAsync, MaxBatch, MaxBatchesInFlight, RefusedItem);
+
+        // Renewals have a path of their own: a lease must not expire because renewals queue behind new claims.
+        _renewals = new(r => r.Key, RenewBatchAsync, MaxBatch, MaxRenewalsInFlight, RefusedItem);
         _completeSql = $"UPDATE {table} SET completed_at = COALESCE(completed_at, clock_timestamp()) WHERE scope = $1 AND message_id = $2 AND owner = $3";
-        _releaseSql = $"DELETE FROM {table} WHERE scope = $1 AND message_id = $2 AND owner = $3 AND completed_at IS NULL";
+        _releaseBatchSql = $"""
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) AS i (scope, message_id, owner)),
+            locked AS (
+                SELECT t.scope, t.message_id FROM {table} AS t
+                JOIN input AS i ON t.scope = i.scope AND t.message_id = i.message_id AND t.owner = i.owner
+                WHERE t.completed_at IS NULL
+                ORDER BY t.scope, t.message_id
+                FOR UPDATE OF t)
+            DELETE FROM {table} AS t USING locked AS l
+            WHERE t.scope = l.scope AND t.message_id = l.message_id AND t.completed_at IS NULL
+            RETURNING t.scope, t.message_id
+            """;
+        _releases = new(r => r.Key, ReleaseBatchAsync, MaxBatch, MaxReleasesInFlight, RefusedItem);
         _purgeSql = $"DELETE FROM {table} WHERE completed_at < clock_timestamp() - $1 OR (completed_at IS NULL AND lease_expires_at < clock_timestamp() - $1)";
     }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>An error the server raised for a statement (one of its items may be the cause), not a lost connection.</summary>
+    private static bool RefusedItem(Exception e) => e is PostgresException;
 
     public static string QualifiedName(PostgreSqlDeduplicationOptions options) => $"{options.Schema}.{options.TableName}";
 
@@ -83,6 +150,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     /// <summary>Claims through the batcher (see <see cref="BatchedClaim"/>).</summary>
     public async ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken)
     {
+        key = StoredMessageId.Of(key);
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         return await BatchedClaim.WaitAsync(
             _claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken).ConfigureAwait(false);
@@ -91,6 +159,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     /// <summary>Completes on its own through the batcher, or, with a connection, in the caller's transaction.</summary>
     public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
     {
+        key = StoredMessageId.Of(key);
         if (connection is null)
         {
             return await _completions.RunAsync((key, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -104,15 +173,13 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         }
     }
 
-    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken)
-    {
-        var command = DataSource.CreateCommand(_releaseSql);
-        await using (command.ConfigureAwait(false))
-        {
-            AddKey(command, key, owner);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    /// <summary>Extends an open claim of its owner, through the renewals' own batcher.</summary>
+    public async ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken) =>
+        await _renewals.RunAsync((StoredMessageId.Of(key), owner, lease)).WaitAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Releases an open claim of its owner, through the releases' batcher.</summary>
+    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken) =>
+        await _releases.RunAsync((StoredMessageId.Of(key), owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
 
     public async ValueTask<long> PurgeAsync(CancellationToken cancellationToken)
     {
@@ -128,6 +195,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await DataSource.DisposeAsync().ConfigureAwait(false);
+        await _renewalSource.DisposeAsync().ConfigureAwait(false);
         _schemaGate.Dispose();
     }
 
@@ -159,9 +227,13 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         }
     }
 
-    private async Task<IReadOnlyList<bool>> CompleteBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken)
+    private Task<IReadOnlyList<bool>> CompleteBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken) =>
+        KeyedBatchAsync(DataSource, _completeBatchSql, batch, cancellationToken);
+
+    /// <summary>Runs a statement over (scope, id, owner) arrays; true for each item whose row it returned.</summary>
+    private static async Task<IReadOnlyList<bool>> KeyedBatchAsync(NpgsqlDataSource source, string sql, IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken)
     {
-        var command = DataSource.CreateCommand(_completeBatchSql);
+        var command = source.CreateCommand(sql);
         await using (command.ConfigureAwait(false))
         {
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
@@ -178,6 +250,32 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             }
 
             return [.. batch.Select(r => completed.Contains(r.Key))];
+        }
+    }
+
+    private Task<IReadOnlyList<bool>> ReleaseBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken) =>
+        KeyedBatchAsync(DataSource, _releaseBatchSql, batch, cancellationToken);
+
+    private async Task<IReadOnlyList<bool>> RenewBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
+    {
+        var command = _renewalSource.CreateCommand(_renewBatchSql);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.MessageId)] });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. batch.Select(r => r.Owner)] });
+            command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = [.. batch.Select(r => r.Lease)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval });
+            var renewed = new HashSet<DeduplicationKey>();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    renewed.Add(new DeduplicationKey(reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            return [.. batch.Select(r => renewed.Contains(r.Key))];
         }
     }
 

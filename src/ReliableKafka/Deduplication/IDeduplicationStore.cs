@@ -37,6 +37,21 @@ public interface IDeduplicationStore
     /// </returns>
     ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Extends the lease of a claim that <paramref name="owner"/> holds and has not completed, while its handler runs.
+    /// Never creates a claim and never takes one over: a renewal that arrives after the claim was released, completed,
+    /// purged or taken over by another owner changes nothing.
+    /// </summary>
+    /// <param name="key">The message.</param>
+    /// <param name="owner">The owner that claimed it.</param>
+    /// <param name="lease">The new lease, from now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>
+    /// <see langword="true"/> when the lease was extended; <see langword="false"/> when <paramref name="owner"/> holds no
+    /// open claim on the message (any more).
+    /// </returns>
+    ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default);
+
     /// <summary>Gives up the claim of <paramref name="owner"/> on a message that is not completed, so that it can be claimed at once; does nothing otherwise.</summary>
     /// <param name="key">The message.</param>
     /// <param name="owner">The owner that claimed it.</param>

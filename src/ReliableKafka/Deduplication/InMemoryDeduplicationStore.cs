@@ -102,6 +102,25 @@ public sealed class InMemoryDeduplicationStore : IDeduplicationStore
     }
 
     /// <inheritdoc/>
+    public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var hashed = new HashedKey(key);
+        var shard = ShardOf(hashed);
+        lock (shard)
+        {
+            ref var entry = ref CollectionsMarshal.GetValueRefOrNullRef(shard.Entries, hashed);
+            if (Unsafe.IsNullRef(ref entry) || entry.Owner != owner || entry.CompletedAt != 0)
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            entry = entry with { LeaseExpires = _time.GetUtcNow().UtcTicks + lease.Ticks };
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();

@@ -153,6 +153,77 @@ public abstract class DeduplicationStoreContractTests : IAsyncLifetime
         (await store.ClaimAsync(recent, Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
     }
 
+    [Fact]
+    public async Task Renew_HeldByItsOwner_ExtendsTheLease()
+    {
+        var store = Store();
+        var (key, owner) = (Key(), Guid.NewGuid());
+        await store.ClaimAsync(key, owner, TimeSpan.FromMilliseconds(400));
+
+        (await store.RenewAsync(key, owner, LongLease)).Should().BeTrue();
+        await Task.Delay(600);
+
+        (await store.ClaimAsync(key, Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.InProgressElsewhere, "the renewed lease has not expired");
+    }
+
+    [Fact]
+    public async Task Renew_AfterReleaseCompletionOrTakeover_ChangesNothing()
+    {
+        var store = Store();
+        var (released, completed, takenOver, owner, other) = (Key(), Key(), Key(), Guid.NewGuid(), Guid.NewGuid());
+        await store.ClaimAsync(released, owner, LongLease);
+        await store.ReleaseAsync(released, owner);
+        await store.ClaimAsync(completed, owner, LongLease);
+        await store.CompleteAsync(completed, owner);
+        await store.ClaimAsync(takenOver, owner, TimeSpan.FromMilliseconds(100));
+        await Task.Delay(300);
+        await store.ClaimAsync(takenOver, other, LongLease);
+
+        (await store.RenewAsync(released, owner, LongLease)).Should().BeFalse("a renewal never re-creates a released claim");
+        (await store.ClaimAsync(released, other, LongLease)).Status.Should().Be(ClaimStatus.Claimed, "so the next owner claims it at once");
+        (await store.RenewAsync(completed, owner, LongLease)).Should().BeFalse();
+        (await store.ClaimAsync(completed, other, LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+        (await store.RenewAsync(takenOver, owner, LongLease)).Should().BeFalse("the claim is another owner's now");
+        (await store.CompleteAsync(takenOver, other)).Should().BeTrue();
+        (await store.RenewAsync(Key(), owner, LongLease)).Should().BeFalse("a renewal never creates a claim");
+    }
+
+    [Theory]
+    [InlineData("long")]
+    [InlineData("nul")]
+    [InlineData("surrogate")]
+    public async Task HostileId_IsClaimedCompletedAndRecognisedLikeAnyOther(string kind)
+    {
+        var store = Store();
+        var key = new DeduplicationKey("group", Hostile(kind));
+        var owner = Guid.NewGuid();
+
+        (await store.ClaimAsync(key, owner, LongLease)).Status.Should().Be(ClaimStatus.Claimed);
+        (await store.RenewAsync(key, owner, LongLease)).Should().BeTrue();
+        (await store.CompleteAsync(key, owner)).Should().BeTrue();
+        (await store.ClaimAsync(key, Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+        (await store.ClaimAsync(key with { MessageId = key.MessageId + "x" }, Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.Claimed, "a different id is a different message");
+    }
+
+    [Fact]
+    public async Task ClaimsBatchedWithAHostileId_AllSucceed()
+    {
+        var store = Store();
+        var keys = Enumerable.Range(0, 50).Select(i => i == 25 ? new DeduplicationKey("group", Hostile("long")) : Key()).Append(new DeduplicationKey("group", Hostile("nul"))).ToList();
+
+        var results = await Task.WhenAll(keys.Select(k => store.ClaimAsync(k, Guid.NewGuid(), LongLease).AsTask()));
+
+        results.Should().OnlyContain(r => r.Status == ClaimStatus.Claimed, "no id makes the claims batched with it fail");
+    }
+
+    /// <summary>Ids a database may refuse: 10,000 characters (beyond PostgreSQL's index row limit), a NUL, a lone surrogate.</summary>
+    private static string Hostile(string kind) => kind switch
+    {
+        "long" => Guid.NewGuid().ToString("N") + new string('x', 10_000),
+        "nul" => $"{Guid.NewGuid():N}\0after-nul",
+        _ => $"{Guid.NewGuid():N}\ud800lone",
+    };
+
     private IDeduplicationStore Store(TimeSpan? retention = null)
     {
         var store = CreateStore(retention ?? TimeSpan.FromDays(1));

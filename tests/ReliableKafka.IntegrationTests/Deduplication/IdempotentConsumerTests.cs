@@ -193,7 +193,7 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
                     // A crash leaves record 7's claim behind (a killed process releases nothing): it expires.
                     o.Deduplication.LeaseDuration = TimeSpan.FromSeconds(3);
                 });
-            services.AddSingleton(new InboxScript(effects, async (context, token) =>
+            services.AddSingleton(new InboxScript(effects, async (context, _, token) =>
             {
                 if (crashing && context.Value == "7")
                 {
@@ -221,6 +221,74 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
 
         (await TestPostgreSql.ScalarAsync($"SELECT count(*) FROM {effects}")).Should().Be(Count);
         (await TestPostgreSql.ScalarAsync($"SELECT count(DISTINCT order_id) FROM {effects}")).Should().Be(Count, "no row was written twice");
+    }
+
+    [Theory]
+    [InlineData("handler swallows its own SQL error")]
+    [InlineData("deferred unique constraint fails at commit")]
+    public async Task PostgreSqlInbox_TransactionFailsBecauseOfTheHandlersData_RetriedThenDeadLetteredNotTakenForAnOutage(string failure)
+    {
+        const int Count = 6;
+        var topic = _kafka.CreateTopic("inbox-data", 1);
+        _kafka.CreateNamedTopic(topic + DeadLetterOptions.DefaultTopicSuffix, 1);
+        var group = TestKafka.Unique("group");
+        var options = TestPostgreSql.UniqueTable(inbox: true);
+        var effects = $"{options.Schema}.effects_{options.TableName}";
+        var deferred = failure.StartsWith("deferred", StringComparison.Ordinal);
+        await TestPostgreSql.ExecuteAsync(deferred
+            ? $"CREATE SCHEMA IF NOT EXISTS {options.Schema}; CREATE TABLE {effects} (order_id text NOT NULL UNIQUE DEFERRABLE INITIALLY DEFERRED); INSERT INTO {effects} VALUES ('3')"
+            : $"CREATE SCHEMA IF NOT EXISTS {options.Schema}; CREATE TABLE {effects} (order_id text NOT NULL)");
+        await ProduceAsync(topic, Count);
+        using var host = TestHost.Build(output, services =>
+        {
+            services.AddSingleton(_probe);
+            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
+                .UsePostgreSqlDeduplication(o =>
+                {
+                    o.ConnectionString = options.ConnectionString;
+                    o.Schema = options.Schema;
+                    o.TableName = options.TableName;
+                    o.TransactionalInbox = true;
+                })
+                .AddConsumer<string, string, InboxHandler>("test", o =>
+                {
+                    o.GroupId = group;
+                    o.Topics.Add(topic);
+                    o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+                    TestHost.FastGroup(o);
+                    o.Retry.MaxAttempts = 2;
+                    o.Retry.InitialDelay = TimeSpan.FromMilliseconds(10);
+                });
+            services.AddSingleton(new InboxScript(effects, async (context, inbox, token) =>
+            {
+                if (!deferred && context.Value == "3")
+                {
+                    // The handler's own statement fails and it carries on: its transaction is aborted (25P02 at completion).
+                    await using var bad = new NpgsqlCommand("SELECT 1 / 0", inbox.Connection, inbox.Transaction);
+                    try
+                    {
+                        await bad.ExecuteNonQueryAsync(token);
+                    }
+                    catch (PostgresException)
+                    {
+                    }
+                }
+            }));
+            services.AddHealthChecks().AddReliableKafka();
+        });
+
+        await host.StartAsync();
+        await Eventually.UntilAsync(
+            () => KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 1)[0] == Count,
+            "every record is committed: the failing one after it was dead-lettered");
+        var health = await host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
+        await host.StopAsync();
+
+        var dead = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + DeadLetterOptions.DefaultTopicSuffix, 1);
+        dead.Select(d => d.Message.Value).Should().Equal("3");
+        _probe.Attempts.Count(a => a.Value == "3").Should().Be(2, "the handler ran its attempts, then the failure policy applied: no endless wait");
+        health.Status.Should().Be(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, "the database was up all along: no store failure is reported");
+        (await TestPostgreSql.ScalarAsync($"SELECT count(*) FROM {effects} WHERE order_id <> '3'")).Should().Be(Count - 1);
     }
 
     [Fact]
@@ -277,7 +345,7 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
     }
 
     /// <summary>What the inbox handler does after its write, and the table it writes to.</summary>
-    private sealed record InboxScript(string Table, Func<MessageContext<string, string>, CancellationToken, Task> AfterWrite);
+    private sealed record InboxScript(string Table, Func<MessageContext<string, string>, PostgreSqlInbox, CancellationToken, Task> AfterWrite);
 
     /// <summary>Writes one row per record in the inbox transaction, then runs the script (which may hang).</summary>
     private sealed class InboxHandler(PostgreSqlInbox inbox, InboxScript script, HandlerProbe probe) : IMessageHandler<string, string>
@@ -290,7 +358,7 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
                 await insert.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            await script.AfterWrite(context, cancellationToken);
+            await script.AfterWrite(context, inbox, cancellationToken);
             await probe.HandleAsync(context, cancellationToken);
         }
     }

@@ -24,6 +24,9 @@ internal sealed class FaultInbox(InMemoryDeduplicationStore shared, World world)
     public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
         Alive() ? _shared.CompleteAsync(key, owner, cancellationToken) : default;
 
+    public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
+        Alive() ? _shared.RenewAsync(key, owner, lease, cancellationToken) : default;
+
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
         Alive() ? _shared.ReleaseAsync(key, owner, cancellationToken) : default;
 

@@ -36,6 +36,8 @@ internal sealed class FaultRun : IAsyncDisposable
     private readonly InMemoryDeduplicationStore _store = new(new InMemoryDeduplicationOptions { MaxEntries = 1_000_000 });
     private readonly Dictionary<string, int> _nextSeq = [];
     private readonly HashSet<string> _poison = [];
+    private readonly List<string> _progressViolations = [];
+    private volatile bool _finished;
     private readonly CounterProbe _suppressed;
     private readonly IConsumer<byte[], byte[]> _observer;
     private readonly IHost _producerHost;
@@ -297,6 +299,66 @@ internal sealed class FaultRun : IAsyncDisposable
             TimeSpan.FromSeconds(45));
     }
 
+    /// <summary>
+    /// Watches that every partition with records waiting makes progress: a partition whose committed offset stays below
+    /// its end without moving for <paramref name="limit"/> while members run is a violation (a partition assigned but
+    /// never fetched, say). Runs until the run finishes.
+    /// </summary>
+    public void WatchProgress(TimeSpan limit)
+    {
+        _ = Task.Run(async () =>
+        {
+            var since = new Dictionary<int, (long Committed, Stopwatch Unchanged)>();
+            while (!_finished)
+            {
+                await Task.Delay(500);
+                Dictionary<int, long> end;
+                List<TopicPartitionOffset> committed;
+                try
+                {
+                    end = EndOffsets(Topic);
+                    committed = _observer.Committed(end.Keys.Select(p => new TopicPartition(Topic, p)), TimeSpan.FromSeconds(5));
+                }
+                catch (KafkaException)
+                {
+                    continue;
+                }
+
+                foreach (var c in committed)
+                {
+                    var p = c.Partition.Value;
+                    var offset = Math.Max(0, c.Offset.Value);
+                    if (offset >= end[p] || !since.TryGetValue(p, out var seen) || seen.Committed != offset)
+                    {
+                        since[p] = (offset, Stopwatch.StartNew());
+                        continue;
+                    }
+
+                    if (seen.Unchanged.Elapsed > limit && _members.Count > 0 && !_finished)
+                    {
+                        var text = $"progress: partition {p} stayed at committed offset {offset} below its end {end[p]} for {seen.Unchanged.Elapsed.TotalSeconds:0} s";
+                        Note(text);
+                        lock (_progressViolations)
+                        {
+                            _progressViolations.Add(text);
+                        }
+
+                        since[p] = (offset, Stopwatch.StartNew());
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>Sends the dead-letter topic's records back to the topic (ReliableKafka's redrive), as an operator would once the cause seems fixed.</summary>
+    public async Task<RedriveResult> RedriveAsync()
+    {
+        var result = await _producerHost.Services.GetRequiredService<IDeadLetterRedriver>()
+            .RedriveAsync(new RedriveRequest { DeadLetterTopic = Topic + DeadLetterOptions.DefaultTopicSuffix, TargetTopic = Topic });
+        Note($"redrive: {result.Redriven} record(s) sent back to the topic");
+        return result;
+    }
+
     /// <summary>Waits until every acknowledged record is processed (or, poison, dead-lettered) and every partition committed to its end.</summary>
     public async Task WaitForAllAsync(TimeSpan timeout)
     {
@@ -324,6 +386,7 @@ internal sealed class FaultRun : IAsyncDisposable
     /// <summary>Checks the invariants, prints the scenario's line, and fails with the seed and schedule when one is broken.</summary>
     public async Task<FaultReport> FinishAsync(bool expectRedeliveries, Action<FaultReport>? alsoCheck = null)
     {
+        _finished = true;
         foreach (var member in _members.ToList())
         {
             await StopAsync(member);
@@ -346,11 +409,22 @@ internal sealed class FaultRun : IAsyncDisposable
             problems.Add("no redelivery happened: the faults did not force one, so D proved nothing");
         }
 
+        // Every failed delivery of a poison record is in the dead-letter topic once: the original, and each redriven
+        // copy (which fails again), however often a member crashed or a partition moved meanwhile.
         var poisonDead = dead.Select(d => d.Item3).ToList();
-        if (_poison.Count > 0 && (poisonDead.Count != poisonDead.Distinct().Count() || !poisonDead.ToHashSet().SetEquals(_poison)))
+        var deliveries = log.GroupBy(r => r.Item3).ToDictionary(g => g.Key, g => g.Count());
+        var deadCounts = poisonDead.GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
+        if (_poison.Count > 0 && !deadCounts.Keys.ToHashSet().SetEquals(_poison))
         {
-            problems.Add($"the dead-letter topic holds {poisonDead.Count} records ({poisonDead.Distinct().Count()} distinct), not exactly the {_poison.Count} poison records");
+            problems.Add($"the dead-letter topic holds {deadCounts.Count} distinct ids, not exactly the {_poison.Count} poison records");
         }
+
+        foreach (var id in _poison.Where(id => deadCounts.GetValueOrDefault(id) != deliveries.GetValueOrDefault(id)).Take(10))
+        {
+            problems.Add($"poison {id} was delivered {deliveries.GetValueOrDefault(id)} time(s) but is in the dead-letter topic {deadCounts.GetValueOrDefault(id)} time(s)");
+        }
+
+        problems.AddRange(_progressViolations);
 
         try
         {

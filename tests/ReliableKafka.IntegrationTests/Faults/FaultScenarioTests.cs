@@ -333,6 +333,57 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
         }, needsFaultInjection: false);
     }
 
+    [Fact]
+    public async Task RedrivenPoisonUnderBackpressureAndEagerRebalances_EachFailedDeliveryDeadLetteredAndEveryPartitionProgresses()
+    {
+        await FaultRun.RunAsync("redrive-backpressure", 112, output, async run =>
+        {
+            // Slow handlers and a small buffer keep partitions paused for backpressure most of the time; eager assignment
+            // revokes every partition at each rebalance and often hands it back to the same member.
+            static void Configure(ConsumerOptions o)
+            {
+                o.MaxBufferedRecords = 16;
+                o.MaxConcurrency = 4;
+                o.PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range;
+            }
+
+            // About 200 records/s per member against 500 produced per second: a backlog, so the buffer stays full.
+            run.Behavior.Stall = _ => Task.Delay(20);
+            run.WatchProgress(TimeSpan.FromSeconds(20));
+            run.StartMember(Configure);
+            run.StartMember(Configure);
+            var producing = run.ProduceAsync(3000, TimeSpan.FromSeconds(6), poisonRate: 0.01);
+            for (var i = 0; i < 6; i++)
+            {
+                await Task.Delay(run.Random.Next(800, 1500));
+                if (i % 2 == 0)
+                {
+                    run.Fault("a third member joins (eager rebalance: every partition revoked, most handed back)", () => run.StartMember(Configure));
+                }
+                else
+                {
+                    await run.FaultAsync("the third member leaves gracefully (another eager rebalance)", () => run.StopAsync(run.Members[^1]));
+                }
+
+                if (i == 2)
+                {
+                    await run.FaultAsync("redrive: the poison records dead-lettered so far go back to the topic, and fail again", () => run.RedriveAsync());
+                }
+            }
+
+            await producing;
+            await run.WaitForAllAsync(Settle);
+
+            // Every poison record is dead-lettered by now: send them all back while membership churns again.
+            await run.FaultAsync("redrive after every record was handled or dead-lettered", () => run.RedriveAsync());
+            run.Fault("a third member joins while the redriven copies arrive", () => run.StartMember(Configure));
+            await Task.Delay(run.Random.Next(300, 800));
+            await run.FaultAsync("the third member leaves gracefully", () => run.StopAsync(run.Members[^1]));
+            await run.WaitForAllAsync(Settle);
+            await run.FinishAsync(expectRedeliveries: false);
+        }, needsFaultInjection: false);
+    }
+
     /// <summary>At most 4 handlers at once per member (with <see cref="TakeTime"/>, a crash finds work in flight).</summary>
     private static void SlowHandlers(ConsumerOptions options) => options.MaxConcurrency = 4;
 

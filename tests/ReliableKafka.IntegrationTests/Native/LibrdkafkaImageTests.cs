@@ -31,8 +31,8 @@ public sealed class LibrdkafkaImageTests
         consumer.Subscribe(topic);
         await Eventually.UntilAsync(() => consumer.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false }, "the consumer joined and fetched the record");
         var partitions = new[] { new TopicPartition(topic, 0), new TopicPartition(topic, 1) };
-        var raw = (IConsumer<byte[]?, byte[]?>)new BytesView(consumer);
-        NativeGroupOffsetStore.Instance.Commit(raw, [new OffsetCommit(partitions[0], 0, null, "meta-0"), new OffsetCommit(partitions[1], 1, null, "v1;3,5")]);
+        var raw = new RawConsumerView(consumer);
+        NativeGroupOffsetStore.Instance.Commit(raw, [new OffsetCommit(partitions[0], 0, null, "meta-0"), new OffsetCommit(partitions[1], 1, null, "v1;3,5")], TimeSpan.FromSeconds(10));
         var committed = NativeGroupOffsetStore.Instance.ReadCommitted(raw, partitions, TimeSpan.FromSeconds(10));
         committed.Should().BeEquivalentTo(new[] { new CommittedOffset(partitions[0], 0, "meta-0"), new CommittedOffset(partitions[1], 1, "v1;3,5") });
         consumer.Close();
@@ -47,86 +47,4 @@ public sealed class LibrdkafkaImageTests
             .OfType<string>()
             .Where(path => Path.GetFileName(path).Contains("rdkafka", StringComparison.Ordinal))
             .Distinct(StringComparer.Ordinal)];
-
-    /// <summary>Hands the offset store the native handle of a typed consumer (the store only reads <see cref="IClient.Handle"/>).</summary>
-    private sealed class BytesView(IConsumer<string, string> inner) : IConsumer<byte[]?, byte[]?>
-    {
-        public Handle Handle => inner.Handle;
-
-        public string Name => inner.Name;
-
-        public string MemberId => inner.MemberId;
-
-        public List<TopicPartition> Assignment => inner.Assignment;
-
-        public List<string> Subscription => inner.Subscription;
-
-        public IConsumerGroupMetadata ConsumerGroupMetadata => inner.ConsumerGroupMetadata;
-
-        public int AddBrokers(string brokers) => throw new NotSupportedException();
-
-        public void SetSaslCredentials(string username, string password) => throw new NotSupportedException();
-
-        public ConsumeResult<byte[]?, byte[]?> Consume(int millisecondsTimeout) => throw new NotSupportedException();
-
-        public ConsumeResult<byte[]?, byte[]?> Consume(CancellationToken cancellationToken = default) => throw new NotSupportedException();
-
-        public ConsumeResult<byte[]?, byte[]?> Consume(TimeSpan timeout) => throw new NotSupportedException();
-
-        public void Subscribe(IEnumerable<string> topics) => throw new NotSupportedException();
-
-        public void Subscribe(string topic) => throw new NotSupportedException();
-
-        public void Unsubscribe() => throw new NotSupportedException();
-
-        public void Assign(TopicPartition partition) => throw new NotSupportedException();
-
-        public void Assign(TopicPartitionOffset partition) => throw new NotSupportedException();
-
-        public void Assign(IEnumerable<TopicPartitionOffset> partitions) => throw new NotSupportedException();
-
-        public void Assign(IEnumerable<TopicPartition> partitions) => throw new NotSupportedException();
-
-        public void IncrementalAssign(IEnumerable<TopicPartitionOffset> partitions) => throw new NotSupportedException();
-
-        public void IncrementalAssign(IEnumerable<TopicPartition> partitions) => throw new NotSupportedException();
-
-        public void IncrementalUnassign(IEnumerable<TopicPartition> partitions) => throw new NotSupportedException();
-
-        public void Unassign() => throw new NotSupportedException();
-
-        public void StoreOffset(ConsumeResult<byte[]?, byte[]?> result) => throw new NotSupportedException();
-
-        public void StoreOffset(TopicPartitionOffset offset) => throw new NotSupportedException();
-
-        public List<TopicPartitionOffset> Commit() => throw new NotSupportedException();
-
-        public void Commit(IEnumerable<TopicPartitionOffset> offsets) => throw new NotSupportedException();
-
-        public void Commit(ConsumeResult<byte[]?, byte[]?> result) => throw new NotSupportedException();
-
-        public void Seek(TopicPartitionOffset tpo) => throw new NotSupportedException();
-
-        public void Pause(IEnumerable<TopicPartition> partitions) => throw new NotSupportedException();
-
-        public void Resume(IEnumerable<TopicPartition> partitions) => throw new NotSupportedException();
-
-        public List<TopicPartitionOffset> Committed(TimeSpan timeout) => throw new NotSupportedException();
-
-        public List<TopicPartitionOffset> Committed(IEnumerable<TopicPartition> partitions, TimeSpan timeout) => throw new NotSupportedException();
-
-        public Offset Position(TopicPartition partition) => throw new NotSupportedException();
-
-        public List<TopicPartitionOffset> OffsetsForTimes(IEnumerable<TopicPartitionTimestamp> timestampsToSearch, TimeSpan timeout) => throw new NotSupportedException();
-
-        public WatermarkOffsets GetWatermarkOffsets(TopicPartition topicPartition) => throw new NotSupportedException();
-
-        public WatermarkOffsets QueryWatermarkOffsets(TopicPartition topicPartition, TimeSpan timeout) => throw new NotSupportedException();
-
-        public void Close() => throw new NotSupportedException();
-
-        public void Dispose()
-        {
-        }
-    }
 }

@@ -205,6 +205,52 @@ public sealed class ReliableProducerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task Dispose_MessagesStillInFlightAfterTheFlushTimeout_CompleteWithAPurgeErrorAndLaterCallsFail()
+    {
+        using var cluster = new EmbeddedKafkaCluster(new EmbeddedKafkaClusterOptions { BrokerCount = 1 });
+        cluster.CreateTopic("purged", 1);
+        var host = BuildHost(
+            b => b.AddProducer<string, string>(p =>
+            {
+                p.MessageTimeout = TimeSpan.FromMinutes(5);
+                p.FlushTimeout = TimeSpan.FromSeconds(1);
+            }),
+            cluster.BootstrapServers);
+        await host.StartAsync();
+        var producer = host.Services.GetRequiredService<IReliableProducer<string, string>>();
+        await producer.ProduceAsync("purged", "k", "warm-up");
+        cluster.SetBrokerDown(1);
+        var pending = Enumerable.Range(0, 5).Select(i => producer.ProduceAsync("purged", "k", $"v{i}")).ToList();
+
+        await host.StopAsync();
+        host.Dispose();
+        var completed = await Task.WhenAll(pending.Select(p => p.ContinueWith(t => t, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(20));
+        var afterDispose = producer.ProduceAsync("purged", "k", "late");
+
+        completed.Should().OnlyContain(t => t.IsFaulted, "a pending ProduceAsync completes when the producer is disposed, never hangs");
+        completed.Select(t => t.Exception!.InnerException).Should().AllBeOfType<ReliableKafkaProduceException>()
+            .Which.Select(e => e.ErrorCode).Should().OnlyContain(c => c == ErrorCode.Local_PurgeQueue || c == ErrorCode.Local_PurgeInflight);
+        (await afterDispose.ContinueWith(t => t, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(5))).Exception!.InnerException.Should().BeOfType<ObjectDisposedException>();
+        cluster.SetBrokerUp(1);
+    }
+
+    [Fact]
+    public async Task ProduceAsync_AlreadyCancelledToken_SendsNothing()
+    {
+        var topic = _kafka.CreateTopic("cancelled", 1);
+        using var host = BuildHost(b => b.AddProducer<string, string>());
+        await host.StartAsync();
+        var producer = host.Services.GetRequiredService<IReliableProducer<string, string>>();
+
+        var act = () => producer.ProduceAsync(topic, "k", "never", new CancellationToken(canceled: true));
+        await producer.ProduceAsync(topic, "k", "sent");
+
+        await act.Should().ThrowAsync<OperationCanceledException>();
+        KafkaClients.ReadAll(_kafka.BootstrapServers, topic, 2, TimeSpan.FromSeconds(3)).Select(r => r.Message.Value).Should().Equal("sent");
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task ProduceAsync_AfterAFatalIdempotenceError_FailsAsFatalAndTheErrorIsLoggedAsCritical()
     {
         using var cluster = new EmbeddedKafkaCluster();

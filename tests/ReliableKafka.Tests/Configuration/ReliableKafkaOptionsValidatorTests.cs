@@ -429,6 +429,42 @@ public sealed class ReliableKafkaOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_DeliveryReportOnlyError_FailsBecauseSuccessfulSendsWouldNeverComplete()
+    {
+        Validate(o => o.Producers["default"] = Producing(("delivery.report.only.error", "true"))).Should().Equal(
+            $"{Producer}:Config delivery.report.only.error=true: ProduceAsync completes on delivery reports; with only failures reported, a successful send would never complete.");
+    }
+
+    [Fact]
+    public void Validate_BackgroundPollOffInTheGlobalConfig_FailsBecauseItReachesEveryProducer()
+    {
+        Validate(o => o.Config["dotnet.producer.enable.background.poll"] = "false").Should().Equal(
+            "ReliableKafka:Config dotnet.producer.enable.background.poll=false: delivery reports would be served only by Flush, so ProduceAsync would not complete until then; the producer must poll in the background.");
+    }
+
+    [Theory]
+    [InlineData("topic.message.timeout.ms", "ReliableKafka:Producers:<name>:MessageTimeout")]
+    [InlineData("topic.auto.offset.reset", "ReliableKafka:Consumers:<name>:AutoOffsetReset")]
+    [InlineData("topic.request.required.acks", "ReliableKafka:Producers:<name>:Acks")]
+    public void Validate_TopicPrefixedKeyOfATypedOption_FailsLikeTheKeyWithoutThePrefix(string key, string owner)
+    {
+        Validate(o => o.Config[key] = "1000").Should().Equal($"ReliableKafka:Config key '{key}' is set through the option {owner}; set that option instead.");
+    }
+
+    [Fact]
+    public void Validate_TopicPrefixedAndPlainKeyBothSet_FailsAsADuplicate()
+    {
+        Validate(o => o.Producers["default"] = Producing(("topic.partitioner", "murmur2"), ("partitioner", "random"))).Should().Contain(
+            $"{Producer}:Config sets 'partitioner' twice, as 'topic.partitioner' and 'partitioner' (librdkafka aliases); keep one.");
+    }
+
+    [Fact]
+    public void Validate_GlobalSettingThatStartsWithTopic_IsNotMistakenForATopicSetting()
+    {
+        Validate(o => o.Config["topic.metadata.refresh.interval.ms"] = "1000").Should().BeEmpty();
+    }
+
+    [Fact]
     public void Validate_ConfiguredClientsThatWereNeverAdded_FailAsLikelyTypos()
     {
         var failures = Validate(

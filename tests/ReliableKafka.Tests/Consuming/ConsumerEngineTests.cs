@@ -511,6 +511,205 @@ public sealed class ConsumerEngineTests
         run.Handler.Completed.Select(r => r.Offset).Should().OnlyHaveUniqueItems().And.HaveCount(total);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PausedForBackpressure_RevokedOrLostThenAssignedBack_IsFetchedAgainAndFinishes(bool lost)
+    {
+        // librdkafka keeps an application pause across unassign/assign (the fake does too): a partition paused when it
+        // was let go comes back paused unless the engine resumes it.
+        var gate = new TaskCompletionSource();
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.MaxBufferedRecords = 4;
+                o.RevocationTimeout = TimeSpan.FromMilliseconds(100);
+                o.CommitInterval = TimeSpan.FromMilliseconds(20);
+            },
+            async (_, token) => await gate.Task.WaitAsync(token),
+            backpressureHold: TimeSpan.FromMilliseconds(10));
+        run.Kafka.AddRecords(P0, 30);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("pause 0"));
+
+        if (lost)
+        {
+            run.Kafka.Lose(P0);
+        }
+        else
+        {
+            run.Kafka.Revoke(P0);
+        }
+
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Count(e => e.StartsWith("assigned", StringComparison.Ordinal)) == 2);
+        gate.SetResult();
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 30);
+        await run.StopAsync();
+
+        run.Handler.Completed.Select(r => r.Offset).Distinct().Should().HaveCount(30, "every record is handled after the partition came back");
+    }
+
+    [Fact]
+    public async Task PartitionStoppedByAFailure_RevokedAndAssignedBack_IsFetchedAgainFromItsCommittedOffset()
+    {
+        var failOnce = 1;
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                o.FailurePolicy = FailurePolicy.PausePartition;
+                o.Retry.MaxAttempts = 1;
+                o.CommitInterval = TimeSpan.FromMilliseconds(20);
+            },
+            (record, _) => record.Offset.Value == 2 && Interlocked.Exchange(ref failOnce, 0) == 1 ? throw new InvalidOperationException("once") : Task.CompletedTask);
+        run.Kafka.AddRecords(P0, 5);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("pause 0") && run.Kafka.Committed(P0) == 2);
+
+        run.Kafka.Revoke(P0);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 5);
+        await run.StopAsync();
+
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4);
+    }
+
+    [Fact]
+    public async Task GapBound_CompactionGapBeyondTheBoundBehindASlowRecord_HoldsWithoutCyclingUntilTheRecordFinishes()
+    {
+        var release = new TaskCompletionSource();
+        var gapEnd = OffsetGapCodec.MaxSpan + 10;
+        await using var run = EngineRun.Start(
+            o => o.CommitInterval = TimeSpan.FromMilliseconds(50),
+            async (record, _) =>
+            {
+                if (record.Offset.Value == 0)
+                {
+                    await release.Task;
+                }
+            });
+        run.Kafka.AddRecords(P0, (int)gapEnd + 5, offset => offset == 0 ? "slow" : $"key-{offset}");
+        run.Kafka.Compact(P0, 10, gapEnd);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("pause 0"));
+        await Task.Delay(500);
+        var seeksWhileHeld = run.Kafka.Timeline.Count(e => e.StartsWith("seek 0", StringComparison.Ordinal));
+
+        release.SetResult();
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == gapEnd + 5);
+        await run.StopAsync();
+
+        seeksWhileHeld.Should().BeLessThanOrEqualTo(1, "the record beyond the gap stays out of bounds until the slow record finishes: no pause, resume and seek every poll");
+        run.Handler.Completed.Select(r => r.Offset).Should().HaveCount(15).And.OnlyHaveUniqueItems();
+    }
+
+    [Fact]
+    public async Task Commit_PartitionMetadataRefusedAsTooLarge_IsCommittedAtOnceWithMetadataThatFits()
+    {
+        var release = new TaskCompletionSource();
+        await using var run = EngineRun.Start(
+            o => o.CommitInterval = TimeSpan.FromMilliseconds(20),
+            async (record, _) =>
+            {
+                if (record.Partition.Value == 0 && record.Offset.Value == 0)
+                {
+                    await release.Task;
+                }
+            });
+
+        // Every third record has the slow record's key and waits behind it, so what finished beyond the watermark is
+        // full of holes: long metadata.
+        run.Kafka.RefusePartition = commit => commit.Metadata is { Length: > 24 } ? ErrorCode.OffsetMetadataTooLarge : null;
+        run.Kafka.AddRecords(P0, 200, offset => offset % 3 == 0 ? "slow" : $"key-{offset}");
+
+        // Another partition in the same commits, without metadata: librdkafka reports the refusal on it too.
+        run.Kafka.AddRecords(P1, 5);
+        run.Kafka.Assign(P0, P1);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 138 && run.Kafka.CommittedMetadata(P0) is not null && run.Kafka.Committed(P1) == 5);
+        var metadata = run.Kafka.CommittedMetadata(P0)!;
+        release.SetResult();
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 200);
+        await run.StopAsync();
+
+        metadata.Length.Should().BeLessThanOrEqualTo(24);
+        OffsetGapCodec.TryDecode(metadata, out var watermark, out var finished, out _).Should().BeTrue();
+        watermark.Should().Be(0);
+        finished.Should().NotBeEmpty().And.BeInAscendingOrder().And.OnlyContain(o => o >= 1 && o < 200, "a subset of what finished, lowest first");
+        finished[0].Should().Be(1);
+    }
+
+    [Fact]
+    public async Task PartitionPausedBehindTheEnginesBack_IsReportedAsStalledAndResumed()
+    {
+        await using var run = EngineRun.Start(stallThreshold: TimeSpan.FromMilliseconds(300));
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 3);
+
+        // A pause the engine does not know of (what librdkafka's pause surviving a reassignment looked like).
+        run.Kafka.Events.Enqueue(c => c.Pause([P0]));
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("pause 0"));
+        run.Kafka.AddRecords(P0, 3);
+        var reported = false;
+        await run.UntilAsync(() => (reported |= run.Engine.StalledPartitions.ContainsKey(P0)) && run.Handler.Completed.Count == 6);
+        await run.UntilAsync(() => run.Engine.StalledPartitions.Count == 0);
+        await run.StopAsync();
+
+        reported.Should().BeTrue("the partition fetched nothing while records waited");
+        run.Kafka.Timeline.SkipWhile(e => e != "pause 0").Should().Contain("resume 0");
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal(0, 1, 2, 3, 4, 5);
+    }
+
+    [Fact]
+    public async Task IntervalCommit_SlowCoordinator_DoesNotHoldUpARebalance()
+    {
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20));
+        run.Kafka.CommitLatency = TimeSpan.FromSeconds(3);
+        run.Kafka.AddRecords(P0, 5);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 5 && run.Kafka.Timeline.Any(e => e.StartsWith("commit sent", StringComparison.Ordinal)));
+
+        var watch = Stopwatch.StartNew();
+        run.Kafka.Revoke(P0);
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("revoke begin 0"));
+        var served = watch.Elapsed;
+        await run.UntilAsync(() => run.Kafka.Timeline.Contains("revoke end 0"));
+
+        served.Should().BeLessThan(TimeSpan.FromSeconds(1), "an interval commit waiting for a slow coordinator does not block the poll thread");
+    }
+
+    [Fact]
+    public async Task IntervalCommit_ResultArrivesLater_IsRecordedAndNotSentAgain()
+    {
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20));
+        run.Kafka.CommitLatency = TimeSpan.FromMilliseconds(300);
+        run.Kafka.AddRecords(P0, 5);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 5);
+        await Task.Delay(500);
+        await run.StopAsync();
+
+        run.Kafka.Timeline.Count(e => e == "commit sent 0@5").Should().Be(1, "once its result came, the offset counts as committed");
+    }
+
+    [Fact]
+    public async Task Shutdown_HandlerIgnoresCancellation_TheWholeStopKeepsToShutdownTimeoutAndLeavesTheGroup()
+    {
+        await using var run = EngineRun.Start(
+            o => o.ShutdownTimeout = TimeSpan.FromSeconds(4),
+            async (record, _) => await Task.Delay(record.Offset.Value == 1 ? TimeSpan.FromSeconds(15) : TimeSpan.Zero, CancellationToken.None));
+        run.Kafka.AddRecords(P0, 3, offset => $"k{offset}");
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Started.Contains((0, 1)) && run.Handler.Completed.Count == 2);
+
+        var watch = Stopwatch.StartNew();
+        await run.StopAsync();
+
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5), "ShutdownTimeout (4 s) bounds the whole stop: the revocation inside Close does not wait for the handler again");
+        run.Kafka.Timeline.Should().ContainInOrder("close", "revoke begin 0", "revoke end 0", "closed", "dispose");
+        run.Kafka.Committed(P0).Should().Be(1, "what finished below the stuck record was committed");
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int current;

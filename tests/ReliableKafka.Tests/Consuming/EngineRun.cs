@@ -40,7 +40,8 @@ internal sealed class EngineRun : IAsyncDisposable
         Func<ConsumeResult<byte[]?, byte[]?>, CancellationToken, Task>? behavior = null,
         FakeKafka? kafka = null,
         TimeSpan? backpressureHold = null,
-        IDeduplicationStore? store = null)
+        IDeduplicationStore? store = null,
+        TimeSpan? stallThreshold = null)
     {
         var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
         options.Topics.Add("orders");
@@ -61,6 +62,7 @@ internal sealed class EngineRun : IAsyncDisposable
             store is null ? null : new Deduplicator(store, options.Deduplication, "test", options.GroupId, NullLogger.Instance, TimeProvider.System))
         {
             BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
+            StallThreshold = stallThreshold ?? TimeSpan.FromSeconds(30),
         };
         var run = new EngineRun(kafka, handler, deadLetters, engine);
         run._run = engine.RunAsync(run._stop.Token);
@@ -140,6 +142,7 @@ internal sealed class ScriptedHandler(FakeKafka kafka, Func<ConsumeResult<byte[]
 internal sealed class FakeDeadLetterWriter : IDeadLetterWriter
 {
     private int _calls;
+    private int _lookups;
 
     public ConcurrentQueue<(ConsumeResult<byte[]?, byte[]?> Record, Exception Error, int Attempts)> Written { get; } = new();
 
@@ -160,8 +163,18 @@ internal sealed class FakeDeadLetterWriter : IDeadLetterWriter
         return Task.FromResult(new TopicPartitionOffset(record.Topic + ".dlt", 0, Written.Count - 1));
     }
 
-    public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
-        Task.FromResult(Written.Any(w => w.Record.TopicPartitionOffset == record.TopicPartitionOffset));
+    /// <summary>Gets or sets an exception to throw for the n-th look-up (1-based), or null to answer.</summary>
+    public Func<int, Exception?>? FailContains { get; set; }
+
+    public int Lookups => Volatile.Read(ref _lookups);
+
+    public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    {
+        var call = Interlocked.Increment(ref _lookups);
+        return FailContains?.Invoke(call) is { } failure
+            ? Task.FromException<bool>(failure)
+            : Task.FromResult(Written.Any(w => w.Record.TopicPartitionOffset == record.TopicPartitionOffset));
+    }
 
     public void Dispose()
     {

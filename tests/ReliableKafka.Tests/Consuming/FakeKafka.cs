@@ -8,12 +8,20 @@ namespace ReliableKafka.Tests.Consuming;
 /// <summary>
 /// A scripted stand-in for a Kafka cluster and the one consumer the engine creates: partitions hold records,
 /// rebalance events are delivered from inside Consume (as librdkafka delivers them), and commits are recorded
-/// (and can be refused). Every call the engine makes is appended to <see cref="Timeline"/>.
+/// (and can be refused, as a whole or per partition). Every call the engine makes is appended to <see cref="Timeline"/>.
 /// </summary>
+/// <remarks>
+/// It behaves like librdkafka where the engine depends on it: an application pause stays on a partition across
+/// revocation, loss and a later assignment (librdkafka's RD_KAFKA_TOPPAR_F_APP_PAUSE survives unassign/assign; only
+/// its internal pause is reset), and commit results come back sorted by topic and partition, whatever the order of
+/// the request, with an error per partition.
+/// </remarks>
 internal sealed class FakeKafka
 {
     private readonly object _gate = new();
     private readonly Dictionary<TopicPartition, List<string?>> _keys = [];
+    private readonly Dictionary<TopicPartitionOffset, Headers> _headers = [];
+    private readonly Dictionary<TopicPartition, List<(long From, long To)>> _compacted = [];
     private readonly Dictionary<TopicPartition, long> _committed = [];
     private readonly Dictionary<TopicPartition, string?> _metadata = [];
     private readonly List<string> _timeline = [];
@@ -22,6 +30,15 @@ internal sealed class FakeKafka
 
     /// <summary>Gets or sets a rule that refuses a commit by returning an error (checked on every commit).</summary>
     public Func<IReadOnlyList<OffsetCommit>, Error?>? RefuseCommit { get; set; }
+
+    /// <summary>Gets or sets how long leaving the group takes after the revocation (Close).</summary>
+    public TimeSpan CloseLatency { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Gets or sets how long the coordinator takes to answer a commit (zero: at once).</summary>
+    public TimeSpan CommitLatency { get; set; }
+
+    /// <summary>Gets or sets a rule that refuses one partition's part of a commit (the others are committed).</summary>
+    public Func<OffsetCommit, ErrorCode?>? RefusePartition { get; set; }
 
     public int ConsumeCalls;
 
@@ -50,6 +67,54 @@ internal sealed class FakeKafka
             {
                 keys.Add(key is null ? $"key-{partition.Partition.Value}" : key(keys.Count));
             }
+        }
+    }
+
+    /// <summary>Sets the headers of the record at an offset (records have empty headers otherwise).</summary>
+    public void SetHeaders(TopicPartition partition, long offset, Headers headers)
+    {
+        lock (_gate)
+        {
+            _headers[new TopicPartitionOffset(partition, offset)] = headers;
+        }
+    }
+
+    /// <summary>Removes the records in [<paramref name="from"/>, <paramref name="to"/>) as compaction would: their offsets are never returned.</summary>
+    public void Compact(TopicPartition partition, long from, long to)
+    {
+        lock (_gate)
+        {
+            if (!_compacted.TryGetValue(partition, out var ranges))
+            {
+                _compacted[partition] = ranges = [];
+            }
+
+            ranges.Add((from, to));
+        }
+    }
+
+    /// <summary>The first offset at or after <paramref name="offset"/> that compaction kept.</summary>
+    public long Kept(TopicPartition partition, long offset)
+    {
+        lock (_gate)
+        {
+            foreach (var (from, to) in _compacted.GetValueOrDefault(partition) ?? [])
+            {
+                if (offset >= from && offset < to)
+                {
+                    offset = to;
+                }
+            }
+
+            return offset;
+        }
+    }
+
+    public Headers HeadersAt(TopicPartition partition, long offset)
+    {
+        lock (_gate)
+        {
+            return _headers.TryGetValue(new TopicPartitionOffset(partition, offset), out var headers) ? headers : [];
         }
     }
 
@@ -117,15 +182,35 @@ internal sealed class FakeKafka
             throw new KafkaException(error);
         }
 
+        // librdkafka sorts the request by topic and partition and returns the sorted list.
+        var results = new List<TopicPartitionOffsetError>();
+        var refused = false;
         lock (_gate)
         {
-            foreach (var offset in offsets)
+            foreach (var offset in offsets.OrderBy(o => o.Partition.Topic, StringComparer.Ordinal).ThenBy(o => o.Partition.Partition.Value))
             {
+                var code = RefusePartition?.Invoke(offset) ?? ErrorCode.NoError;
+                results.Add(new TopicPartitionOffsetError(offset.Partition, offset.Offset, new Error(code)));
+                if (code != ErrorCode.NoError)
+                {
+                    refused = true;
+                    continue;
+                }
+
                 _committed[offset.Partition] = offset.Offset;
                 _metadata[offset.Partition] = offset.Metadata;
             }
 
-            _timeline.Add($"commit {Describe(offsets)}");
+            var accepted = offsets.Where(o => results.Single(r => r.TopicPartition == o.Partition).Error.Code == ErrorCode.NoError).ToList();
+            _timeline.Add(refused ? $"commit {Describe(accepted)} refused {Describe(offsets.Except(accepted))}" : $"commit {Describe(offsets)}");
+        }
+
+        if (refused)
+        {
+            // Like librdkafka: the request's error is the last partition error, and it is reported on every partition
+            // that had none of its own (although the broker committed those).
+            var requestError = results.Last(r => r.Error.IsError).Error;
+            throw new TopicPartitionOffsetException([.. results.Select(r => r.Error.IsError ? r : new TopicPartitionOffsetError(r.TopicPartitionOffset, requestError))]);
         }
     }
 
@@ -136,7 +221,56 @@ internal sealed class FakeKafka
 /// <summary>The group's offsets and metadata, kept by the fake cluster.</summary>
 internal sealed class FakeGroupOffsetStore(FakeKafka kafka) : IGroupOffsetStore
 {
-    public void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets) => kafka.Commit(offsets);
+    public void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets, TimeSpan timeout)
+    {
+        if (kafka.CommitLatency > TimeSpan.Zero)
+        {
+            if (kafka.CommitLatency > timeout)
+            {
+                Thread.Sleep(timeout);
+                throw new KafkaException(new Error(ErrorCode.Local_TimedOut, "commit timed out (fake)"));
+            }
+
+            Thread.Sleep(kafka.CommitLatency);
+        }
+
+        kafka.Commit(offsets);
+    }
+
+    /// <summary>A commit whose result arrives after <see cref="FakeKafka.CommitLatency"/>; it takes effect then.</summary>
+    public IPendingCommit BeginCommit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets)
+    {
+        kafka.Record($"commit sent {FakeKafka.Describe(offsets)}");
+        return new Pending(kafka, offsets, Environment.TickCount64 + (long)kafka.CommitLatency.TotalMilliseconds);
+    }
+
+    private sealed class Pending(FakeKafka kafka, IReadOnlyList<OffsetCommit> offsets, long due) : IPendingCommit
+    {
+        private bool _done;
+
+        public IReadOnlyList<OffsetCommit> Offsets => offsets;
+
+        public bool TryComplete()
+        {
+            if (_done)
+            {
+                return true;
+            }
+
+            if (Environment.TickCount64 < due)
+            {
+                return false;
+            }
+
+            _done = true;
+            kafka.Commit(offsets);
+            return true;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
 
     public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout) =>
         [.. partitions.Select(p => new CommittedOffset(p, kafka.Committed(p) ?? Offset.Unset.Value, kafka.CommittedMetadata(p)))];
@@ -185,7 +319,7 @@ internal sealed class FakeConsumer(
         for (var i = 0; i < _assignment.Count; i++)
         {
             var partition = _assignment[(_next + i) % _assignment.Count];
-            var position = _positions[partition];
+            var position = kafka.Kept(partition, _positions[partition]);
             if (!_paused.Contains(partition) && position < kafka.EndOffset(partition))
             {
                 _next = (_next + i + 1) % _assignment.Count;
@@ -197,7 +331,7 @@ internal sealed class FakeConsumer(
                     {
                         Key = kafka.KeyAt(partition, position) is { } key ? Encoding.UTF8.GetBytes(key) : null,
                         Value = Encoding.UTF8.GetBytes($"{partition.Partition.Value}:{position}"),
-                        Headers = [],
+                        Headers = kafka.HeadersAt(partition, position),
                         Timestamp = new Timestamp(DateTime.UnixEpoch, TimestampType.CreateTime),
                     },
                 };
@@ -244,6 +378,10 @@ internal sealed class FakeConsumer(
     {
         kafka.Record("close");
         DeliverRevoke([.. _assignment]);
+
+        // Leaving the group takes a round trip after the revocation.
+        Thread.Sleep(kafka.CloseLatency);
+        kafka.Record("closed");
     }
 
     public void Dispose() => kafka.Record("dispose");
@@ -275,11 +413,11 @@ internal sealed class FakeConsumer(
         Forget(partitions);
     }
 
-    private void Forget(TopicPartition[] partitions)
-    {
-        _assignment.RemoveAll(partitions.Contains);
-        _paused.ExceptWith(partitions);
-    }
+    /// <summary>Unassigns; like librdkafka, an application pause stays on the partition (a later assignment finds it paused).</summary>
+    private void Forget(TopicPartition[] partitions) => _assignment.RemoveAll(partitions.Contains);
+
+    /// <summary>Gets whether the application paused a partition (kept across reassignment, as in librdkafka).</summary>
+    internal bool IsPaused(TopicPartition partition) => _paused.Contains(partition);
 
     public void Assign(TopicPartition partition) => throw new NotSupportedException();
 
@@ -313,7 +451,8 @@ internal sealed class FakeConsumer(
 
     public List<TopicPartitionOffset> OffsetsForTimes(IEnumerable<TopicPartitionTimestamp> timestampsToSearch, TimeSpan timeout) => throw new NotSupportedException();
 
-    public WatermarkOffsets GetWatermarkOffsets(TopicPartition topicPartition) => throw new NotSupportedException();
+    /// <summary>The watermarks librdkafka last learned from a fetch: here, the partition's current ones.</summary>
+    public WatermarkOffsets GetWatermarkOffsets(TopicPartition topicPartition) => new(0, kafka.EndOffset(topicPartition));
 
     public WatermarkOffsets QueryWatermarkOffsets(TopicPartition topicPartition, TimeSpan timeout) => throw new NotSupportedException();
 

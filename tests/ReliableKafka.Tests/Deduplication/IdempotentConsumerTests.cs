@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 using ReliableKafka.TestSupport;
 using ReliableKafka.Tests.Consuming;
 
@@ -226,7 +227,7 @@ public sealed class IdempotentConsumerTests
     {
         var store = new InMemoryDeduplicationStore();
         var earlier = Guid.NewGuid();
-        var key = new DeduplicationKey("g", "orders/0@0#dead-letter");
+        var key = new DeduplicationKey("g", "orders/0@0/0#dead-letter");
         await store.ClaimAsync(key, earlier, LongLease);
         await store.CompleteAsync(key, earlier);
         await using var run = EngineRun.Start(store: store);
@@ -251,8 +252,8 @@ public sealed class IdempotentConsumerTests
         await run.UntilAsync(() => !run.DeadLetters.Written.IsEmpty);
         await run.StopAsync();
 
-        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0#dead-letter"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
-        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0"), Guid.NewGuid(), LongLease)).Status.Should().Be(
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0/0#dead-letter"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0/0"), Guid.NewGuid(), LongLease)).Status.Should().Be(
             ClaimStatus.Claimed, "the record itself was not processed: a redriven copy must be handled");
     }
 
@@ -263,7 +264,7 @@ public sealed class IdempotentConsumerTests
     {
         var store = new InMemoryDeduplicationStore();
         var crashed = Guid.NewGuid();
-        var key = new DeduplicationKey("g", "orders/0@0#dead-letter");
+        var key = new DeduplicationKey("g", "orders/0@0/0#dead-letter");
         await store.ClaimAsync(key, crashed, TimeSpan.FromMilliseconds(300));
         var started = key with { MessageId = key.MessageId + "-started" };
         await store.ClaimAsync(started, crashed, LongLease);
@@ -293,7 +294,85 @@ public sealed class IdempotentConsumerTests
         await run.UntilAsync(() => run.Kafka.Committed(P0) == 1 || run.Handler.Completed.Count == 1);
         await run.StopAsync();
 
-        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+        (await store.ClaimAsync(new DeduplicationKey("g", "orders/0@0/0"), Guid.NewGuid(), LongLease)).Status.Should().Be(ClaimStatus.AlreadyProcessed);
+    }
+
+    [Fact]
+    public async Task RedrivenCopyThatFailsAgain_IsDeadLetteredAgainInsteadOfCommittedAsADuplicate()
+    {
+        // The original (offset 0) and its redriven copy (offset 1) carry the same message id; both fail for good.
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                FailurePolicyTests.Fast(o.Retry);
+                o.CommitInterval = TimeSpan.FromMilliseconds(20);
+            },
+            (_, _) => throw new InvalidOperationException("still failing"),
+            store: store);
+        run.Kafka.AddRecords(P0, 2, key: _ => "k");
+        run.Kafka.SetHeaders(P0, 0, new Headers { { ReliableKafkaHeaders.MessageId, "m-1"u8.ToArray() } });
+        run.Kafka.SetHeaders(P0, 1, new Headers { { ReliableKafkaHeaders.MessageId, "m-1"u8.ToArray() }, { ReliableKafkaHeaders.RedriveCount, "1"u8.ToArray() } });
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 2);
+        await run.StopAsync();
+
+        run.DeadLetters.Written.Select(w => w.Record.Offset.Value).Should().Equal([0L, 1L], "each failed delivery is in the dead-letter topic: nothing is committed without being handled or dead-lettered");
+    }
+
+    [Fact]
+    public async Task InterruptedDeadLetterWrite_LookupFailsOnce_IsLookedUpAgainAndNotWrittenTwice()
+    {
+        var store = new InMemoryDeduplicationStore();
+        var crashed = Guid.NewGuid();
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        var record = new ConsumeResult<byte[]?, byte[]?>
+        {
+            TopicPartitionOffset = new TopicPartitionOffset(P0, 0),
+            Message = new Message<byte[]?, byte[]?> { Timestamp = new Timestamp(DateTime.UnixEpoch, TimestampType.CreateTime) },
+        };
+        var key = new DeduplicationKey("g", Deduplicator.DeliveryOf(record) + "#dead-letter");
+        await store.ClaimAsync(key, crashed, TimeSpan.FromMilliseconds(300));
+        var started = key with { MessageId = key.MessageId + "-started" };
+        await store.ClaimAsync(started, crashed, LongLease);
+        await store.CompleteAsync(started, crashed);
+        run.DeadLetters.Written.Enqueue((record, new FormatException("written before the crash"), 0));
+        run.DeadLetters.FailContains = call => call == 1 ? new KafkaException(ErrorCode.Local_TimedOut) : null;
+        run.Handler.IsPoison = r => r.Offset.Value == 0;
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+        await run.StopAsync();
+
+        run.DeadLetters.Lookups.Should().Be(2, "the failed look-up is tried again before any write");
+        run.DeadLetters.Written.Should().ContainSingle("the record was written before the crash");
+    }
+
+    [Fact]
+    public async Task OwnDeadLetterWriteFailsAfterItMayHaveHappened_IsLookedUpBeforeWritingAgain()
+    {
+        var store = new InMemoryDeduplicationStore();
+        await using var run = EngineRun.Start(o => o.CommitInterval = TimeSpan.FromMilliseconds(20), store: store);
+        var written = 0;
+        run.DeadLetters.FailWrite = call =>
+        {
+            if (call == 1)
+            {
+                // Written, but the acknowledgement was lost (message.timeout.ms passed).
+                Interlocked.Increment(ref written);
+                return new KafkaException(ErrorCode.Local_MsgTimedOut);
+            }
+
+            return null;
+        };
+        run.Handler.IsPoison = r => r.Offset.Value == 0;
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.DeadLetters.Lookups >= 1 || run.DeadLetters.Calls >= 2);
+        await run.UntilAsync(() => run.Kafka.Committed(P0) == 1);
+        await run.StopAsync();
+
+        run.DeadLetters.Lookups.Should().BeGreaterThanOrEqualTo(1, "after a write that may have happened, the topic is read before writing again");
     }
 
     private static string Unique() => $"g-{Guid.NewGuid():N}";

@@ -285,6 +285,29 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task StartAsync_InboxPoolSmallerThanTheHandlersThatMayRun_Fails()
+    {
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UsePostgreSqlDeduplication(o =>
+            {
+                o.ConnectionString = "Host=db;Database=app;Maximum Pool Size=20";
+                o.TransactionalInbox = true;
+            })
+            .AddConsumer<string, string, NoOpHandler>("orders", o =>
+            {
+                o.GroupId = "g";
+                o.Topics.Add("orders");
+                o.MaxConcurrency = 16;
+            }));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().Equal(
+            "ReliableKafka:Deduplication:PostgreSql: the connection pool (Maximum Pool Size 20) is smaller than what this host may use at once: 10 for the store and 16 for inbox handlers (the MaxConcurrency of the consumers that deduplicate); raise Maximum Pool Size to at least 26 in the connection string, or lower MaxConcurrency.");
+    }
+
+    [Fact]
     public async Task StartAsync_MessageIdSelectorForUnknownConsumer_Fails()
     {
         using var host = BuildHost(services => services
@@ -344,6 +367,9 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
             throw new NotSupportedException();
 
         public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 
         public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>

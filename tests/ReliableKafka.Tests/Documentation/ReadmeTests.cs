@@ -44,6 +44,19 @@ public sealed partial class ReadmeTests
         }
     }
 
+    [Fact]
+    public void EventIds_EveryLoggedEventIsListed()
+    {
+        var log = File.ReadAllText(Path.Combine(Root, "src", "ReliableKafka", "Diagnostics", "Internal", "Log.cs"));
+        var ids = EventIdPattern().Matches(log).Select(m => m.Groups["id"].Value).ToList();
+
+        ids.Should().NotBeEmpty();
+        foreach (var id in ids)
+        {
+            Readme.Should().Contain($"| {id} |", $"event {id} must be listed under Event ids");
+        }
+    }
+
     private static string ReadSource(string relativePath, string? region)
     {
         var text = File.ReadAllText(Path.Combine(Root, relativePath));
@@ -76,6 +89,9 @@ public sealed partial class ReadmeTests
 
         throw new InvalidOperationException("The repository root (ReliableKafka.sln) was not found above the test directory.");
     }
+
+    [GeneratedRegex(@"EventId = (?<id>\d+)")]
+    private static partial Regex EventIdPattern();
 
     [GeneratedRegex(@"<!-- snippet: (?<path>[^#\s]+)(#(?<region>\S+))? -->\s*```\w*\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex SnippetPattern();

@@ -80,6 +80,18 @@ internal static class KafkaClientConfigBuilder
                 continue;
             }
 
+            if (canonical == DeliveryReportOnlyError && ParseBool(value) == true)
+            {
+                errors.Add($"{path}:Config {Describe(key, value)}: ProduceAsync completes on delivery reports; with only failures reported, a successful send would never complete.");
+                continue;
+            }
+
+            if (canonical == BackgroundPoll && ParseBool(value) == false)
+            {
+                errors.Add($"{path}:Config {Describe(key, value)}: delivery reports would be served only by Flush, so ProduceAsync would not complete until then; the producer must poll in the background.");
+                continue;
+            }
+
             if (IsUnknownConfluentKey(key))
             {
                 errors.Add($"{path}:Config key '{key}' is not a Confluent.Kafka or librdkafka setting.");

@@ -17,6 +17,8 @@ internal static class KafkaConfigKeys
     internal const string TransactionalId = "transactional.id";
     internal const string DeliveryReports = "dotnet.producer.enable.delivery.reports";
     internal const string DeliveryReportFields = "dotnet.producer.delivery.report.fields";
+    internal const string BackgroundPoll = "dotnet.producer.enable.background.poll";
+    internal const string DeliveryReportOnlyError = "delivery.report.only.error";
     internal const string Redacted = "***";
 
     // librdkafka aliases (CONFIGURATION.md, "Alias for ..."): both names set the same property, so every rule
@@ -40,7 +42,7 @@ internal static class KafkaConfigKeys
     // Confluent.Kafka's own settings (not librdkafka's); librdkafka would call them unknown.
     private static readonly HashSet<string> ConfluentKeys = new(StringComparer.Ordinal)
     {
-        "dotnet.producer.enable.background.poll",
+        BackgroundPoll,
         DeliveryReports,
         DeliveryReportFields,
         "dotnet.consumer.consume.result.fields",
@@ -89,8 +91,32 @@ internal static class KafkaConfigKeys
         ["partition.assignment.strategy"] = "PartitionAssignmentStrategy",
     };
 
-    /// <summary>Maps an alias to the name the rules use; other keys are returned unchanged.</summary>
-    internal static string Canonicalize(string key) => Aliases.TryGetValue(key, out var canonical) ? canonical : key;
+    // Global settings whose names start with "topic." (rdkafka_conf.c). Any other "topic."-prefixed name is a topic
+    // setting: librdkafka, finding no global setting of that name, strips the prefix and sets it on the default
+    // topic configuration, so "topic.acks" is acks.
+    private static readonly HashSet<string> GlobalTopicPrefixed = new(StringComparer.Ordinal)
+    {
+        "topic.metadata.refresh.interval.ms",
+        "topic.metadata.refresh.fast.interval.ms",
+        "topic.metadata.refresh.fast.cnt",
+        "topic.metadata.refresh.sparse",
+        "topic.metadata.propagation.max.ms",
+        "topic.blacklist",
+    };
+
+    /// <summary>
+    /// Maps a name to the one the rules use: librdkafka's <c>topic.</c> prefix of topic settings is removed, then an
+    /// alias is replaced by its canonical name; other keys are returned unchanged.
+    /// </summary>
+    internal static string Canonicalize(string key)
+    {
+        if (key.StartsWith("topic.", StringComparison.Ordinal) && !GlobalTopicPrefixed.Contains(key))
+        {
+            key = key["topic.".Length..];
+        }
+
+        return Aliases.TryGetValue(key, out var canonical) ? canonical : key;
+    }
 
     /// <summary>Whether the key is one of Confluent.Kafka's own (dotnet.*) settings rather than librdkafka's.</summary>
     internal static bool IsConfluentKey(string key) => ConfluentKeys.Contains(key);

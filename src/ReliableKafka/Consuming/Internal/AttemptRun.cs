@@ -1,4 +1,5 @@
 using ReliableKafka.Deduplication;
+using ReliableKafka.Deduplication.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
 
@@ -16,10 +17,10 @@ internal readonly record struct AttemptRun(ConsumerEngine Engine, PartitionState
     /// <summary>Gets the owner of the record's claims: one value per delivery of the record to this member.</summary>
     public Guid Owner { get; init; }
 
-    /// <summary>Begins the store's transaction for an attempt, in the handler's scope.</summary>
-    public Func<IServiceProvider, ValueTask<IDeduplicationTransaction>> BeginTransaction(ITransactionalDeduplicationStore store, CancellationToken token)
+    /// <summary>Begins the store's transaction for an attempt, in the handler's scope; its completion counts as the record's.</summary>
+    public Func<IServiceProvider, ValueTask<IDeduplicationTransaction>> BeginTransaction(Deduplicator deduplicator, ITransactionalDeduplicationStore store, CancellationToken token)
     {
         var (key, owner) = (Key, Owner);
-        return services => store.BeginAsync(key, owner, services, token);
+        return async services => deduplicator.Completing(await store.BeginAsync(key, owner, services, token).ConfigureAwait(false), owner);
     }
 }

@@ -33,6 +33,9 @@ internal sealed class ConsumerEngine
 {
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
 
+    // How often the poll thread looks for partitions that stopped fetching (WatchForStalls).
+    private static readonly TimeSpan StallCheckInterval = TimeSpan.FromSeconds(1);
+
     // While fetching is paused, poll often so that it resumes soon after the buffer drains.
     private static readonly TimeSpan BackpressurePollTimeout = TimeSpan.FromMilliseconds(5);
 
@@ -44,8 +47,17 @@ internal sealed class ConsumerEngine
     // Records taken from librdkafka's already-fetched queue in one go before the lanes they went to are started.
     private const int DispatchBatchLimit = 256;
 
-    // A shutdown commit retries transient errors for at least this long, even after a slow drain.
-    private static readonly TimeSpan MinimumFinalCommitBudget = TimeSpan.FromSeconds(1);
+    // How long one commit may wait for its result before it counts as failed (and is tried again later).
+    private static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
+
+    // A graceful stop takes ShutdownTimeout in all, but never less than this: the final commit and leaving the group
+    // need a moment even when handlers are not waited for.
+    private static readonly TimeSpan MinimumStop = TimeSpan.FromSeconds(1);
+
+    // Of the stop's budget, the final commit and leaving the group keep this share (at most MaxStopReserve); handlers
+    // get the rest.
+    private const int StopReserveDivisor = 4;
+    private static readonly TimeSpan MaxStopReserve = TimeSpan.FromSeconds(5);
 
     // Inside a rebalance callback, commit retries stop after this long (see OnRevoked).
     private static readonly TimeSpan MaxCallbackCommitRetry = TimeSpan.FromSeconds(1);
@@ -89,11 +101,26 @@ internal sealed class ConsumerEngine
     private bool _slowHandlers;
     private bool _pausesDirty;
     private long _lastCommit;
+
+    // The interval commit in flight, with the partitions it was taken from (poll thread only).
+    private (IPendingCommit Commit, List<(PartitionState State, OffsetCommit Commit)> Parts, long Sent)? _intervalCommit;
+    private bool _intervalCommitOverdue;
+
+    // Interval commits overtaken by a commit that waited for its result, still outstanding (poll thread only).
+    private readonly List<(IPendingCommit Commit, List<(PartitionState State, OffsetCommit Commit)> Parts, long Sent)> _abandonedCommits = [];
+    private long _lastStallCheck;
+
+    // The longest commit metadata the brokers accept, as far as this member knows (poll thread only).
+    private int _metadataLimit = OffsetGapCodec.MaxLength;
+    private bool _metadataLimited;
     private volatile Error? _fatalError;
     private volatile bool _crashRequested;
     private volatile Exception? _stopRequest;
-    private volatile Exception? _failure;
+    private Exception? _failure;
     private volatile bool _failed;
+    private long _stopStarted;
+    private TimeSpan _stopBudget;
+    private TimeSpan _closeReserve;
     private int _deadLetterWritesFailing;
     private bool _stopping;
     private Task? _run;
@@ -157,6 +184,9 @@ internal sealed class ConsumerEngine
     /// <summary>Gets how many records wait for the deduplication store to work again (0 when healthy or without a store).</summary>
     public int DeduplicationStoreFailing => _dedup?.Failing ?? 0;
 
+    /// <summary>Gets how many handled records found their deduplication claim taken over by another owner (possible duplicates).</summary>
+    public long PossibleDuplicates => _dedup?.PossibleDuplicates ?? 0;
+
     /// <summary>Gets the partitions of this member that a failed record stopped (<see cref="FailurePolicy.PausePartition"/>), with the failure.</summary>
     public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions =>
         Volatile.Read(ref _assigned).Where(s => s.Failure is not null).ToDictionary(s => s.TopicPartition, s => s.Failure!);
@@ -169,6 +199,16 @@ internal sealed class ConsumerEngine
     /// (250 ms). Tests shorten it to drive the paused path with fast handlers.
     /// </summary>
     internal TimeSpan BackpressureHold { get; init; } = DefaultBackpressureHold;
+
+    /// <summary>
+    /// Gets how long a partition the engine neither holds nor pauses may fetch nothing while records wait before it
+    /// counts as stalled (30 s). Tests shorten it.
+    /// </summary>
+    internal TimeSpan StallThreshold { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets the assigned partitions that fetch nothing while records wait (see <see cref="StallThreshold"/>), with when they stopped.</summary>
+    public IReadOnlyDictionary<TopicPartition, DateTimeOffset> StalledPartitions =>
+        Volatile.Read(ref _assigned).Where(s => s.StalledSince is not null).ToDictionary(s => s.TopicPartition, s => s.StalledSince!.Value);
 
     /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
     public IReadOnlyList<TopicPartition> Assignment => [.. Volatile.Read(ref _assigned).Select(s => s.TopicPartition)];
@@ -247,15 +287,19 @@ internal sealed class ConsumerEngine
                 return;
             }
 
-            ShutDown(consumer);
+            leftBehind = !ShutDown(consumer);
         }
         catch (Exception e)
         {
             // Loud and final: whatever escaped the poll loop or a rebalance callback stops the consumer; it never
             // stays assigned and idle. Nothing more is committed; the records not committed are handled again by
             // the partitions' next owner.
-            var failure = _failure ?? e;
-            Log.ConsumerFailed(_logger, Name, failure);
+            var recorded = Volatile.Read(ref _failure);
+            var failure = recorded ?? e;
+            if (!ReferenceEquals(failure, recorded))
+            {
+                Log.ConsumerFailed(_logger, Name, failure); // a callback's failure was logged when it happened
+            }
             AbandonAll();
             leftBehind = !LeaveAfterFailure(consumer);
             if (!ReferenceEquals(failure, e))
@@ -267,10 +311,16 @@ internal sealed class ConsumerEngine
         }
         finally
         {
-            AbandonAll();
+            // A close left behind may still run the revocation callback: the engine's state is then its alone (every
+            // partition was stopped and its handlers cancelled before the close began).
             if (!leftBehind)
             {
-                consumer.Dispose(); // without Close after a crash; after a failure, Close was tried first
+                AbandonAll();
+                _intervalCommit?.Commit.Dispose(); // before the consumer: they hold a reference on the client
+                _intervalCommit = null;
+                _abandonedCommits.ForEach(c => c.Commit.Dispose());
+                _abandonedCommits.Clear();
+                consumer.Dispose(); // without Close after a crash; after a failure or a stop, Close ran first
             }
 
             _deadLetters?.Dispose();
@@ -290,7 +340,13 @@ internal sealed class ConsumerEngine
         }
         catch (Exception e)
         {
-            _failure ??= new InvalidOperationException($"Consumer {Name} failed while {what}: {e.Message}", e);
+            var failure = new InvalidOperationException($"Consumer {Name} failed while {what}: {e.Message}", e);
+            if (Interlocked.CompareExchange(ref _failure, failure, null) is null)
+            {
+                // Logged here: a callback that fails while the consumer stops (inside Close) is never seen by the poll loop.
+                Log.ConsumerFailed(_logger, Name, failure);
+            }
+
             AbandonAll();
         }
     }
@@ -310,36 +366,13 @@ internal sealed class ConsumerEngine
 
     /// <summary>
     /// After a failure, leaves the group (so that the partitions move to other members at once, instead of after the
-    /// session timeout) without committing anything. librdkafka's close can wait without end for a coordinator that
-    /// does not answer, so it runs on a thread of its own for at most <see cref="FailureCloseTimeout"/>; returns false
-    /// when it did not finish (the client is then left behind, not disposed under a running close).
+    /// session timeout) without committing anything, for at most <see cref="FailureCloseTimeout"/>; returns false when
+    /// the client was left behind.
     /// </summary>
     private bool LeaveAfterFailure(IConsumer<byte[]?, byte[]?> consumer)
     {
         _failed = true;
-        var close = new Thread(() =>
-        {
-            try
-            {
-                consumer.Close();
-            }
-            catch (Exception e)
-            {
-                Log.CloseFailed(_logger, Name, e.Message);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = $"ReliableKafka consumer {Name} close",
-        };
-        close.Start();
-        if (close.Join(FailureCloseTimeout))
-        {
-            return true;
-        }
-
-        Log.CloseTimedOut(_logger, Name, (long)FailureCloseTimeout.TotalMilliseconds);
-        return false;
+        return Close(consumer, FailureCloseTimeout);
     }
 
     private void Poll(IConsumer<byte[]?, byte[]?> consumer)
@@ -348,6 +381,7 @@ internal sealed class ConsumerEngine
         ReleaseHolds();
         UpdateBackpressure();
         ReconcilePauses(consumer);
+        WatchForStalls(consumer);
 
         try
         {
@@ -392,6 +426,10 @@ internal sealed class ConsumerEngine
             CommitOnInterval(consumer);
             _lastCommit = _time.GetTimestamp();
         }
+        else
+        {
+            CollectIntervalCommit(abandon: false);
+        }
     }
 
     private bool Dispatch(ConsumeResult<byte[]?, byte[]?> record) =>
@@ -408,6 +446,8 @@ internal sealed class ConsumerEngine
         {
             return null;
         }
+
+        state.LastFetched = _time.GetTimestamp();
 
         if (state.Hold != HoldReasons.None || state.RefusedAt is not null)
         {
@@ -497,7 +537,9 @@ internal sealed class ConsumerEngine
                 return true;
             }
 
-            var next = state.NextPosition?.Offset.Value ?? 0;
+            // The record fetching restarts at is the first refused one (a compaction gap may lie between it and the
+            // position after the last record taken): the hold ends once that record fits the bound with room to spare.
+            var next = state.RefusedAt?.Offset.Value ?? state.NextPosition?.Offset.Value ?? 0;
             if ((state.Hold & HoldReasons.Gap) != 0 && (state.Offsets.LowestUnfinished is not { } lowest || next - lowest < OffsetGapCodec.MaxSpan / 2))
             {
                 state.Hold &= ~HoldReasons.Gap;
@@ -576,7 +618,7 @@ internal sealed class ConsumerEngine
 
         try
         {
-            _offsetStore.Commit(consumer, [.. ranges.Select(r => new OffsetCommit(r.State.TopicPartition, r.Next, null, null))]);
+            _offsetStore.Commit(consumer, [.. ranges.Select(r => new OffsetCommit(r.State.TopicPartition, r.Next, null, null))], CommitTimeout);
         }
         catch (KafkaException e)
         {
@@ -734,7 +776,7 @@ internal sealed class ConsumerEngine
                 var attempt = ++lane.Attempts;
                 try
                 {
-                    await _handler.HandleAsync(run.Prepared, attempt, dedup?.Transactional is { } store ? run.BeginTransaction(store, token) : null, token).ConfigureAwait(false);
+                    await _handler.HandleAsync(run.Prepared, attempt, dedup?.Transactional is { } store ? run.BeginTransaction(dedup, store, token) : null, token).ConfigureAwait(false);
                     handled = true;
                 }
                 catch (Exception e) when (!token.IsCancellationRequested && attempt < _options.Retry.MaxAttempts && RetryPipelines.IsRetriable(_options.Retry, e))
@@ -826,12 +868,18 @@ internal sealed class ConsumerEngine
         var pause = FirstRetryPause;
         var failing = false;
 
-        // Deduplicating, the write itself is claimed (under an id of its own, so that a redriven copy is handled):
-        // a record dead-lettered before a crash, and redelivered, is not written twice.
+        // Deduplicating, the write of this copy is claimed (under its delivery, not its message id, so that a redriven
+        // copy that fails again is written again): a record dead-lettered before a crash, and redelivered, is not
+        // written twice.
         var dedup = _dedup;
         var key = dedup is null ? default : dedup.DeadLetterKeyOf(record);
         var owner = dedup?.NewOwner() ?? Guid.Empty;
         var marked = false;
+
+        // Whether the record may be in the dead-letter topic already, so that the topic is read before writing: a
+        // member crashed in the middle of this write, or a write of this member failed after it may have been made.
+        // It stays set until a look-up answered, whatever fails in between.
+        var mayBeWritten = false;
         try
         {
             while (true)
@@ -845,25 +893,51 @@ internal sealed class ConsumerEngine
                         return;
                     }
 
-                    // A member that crashed in the middle of this write may have written it: look before writing again.
-                    if (dedup is not null && !marked)
+                    if (dedup is not null)
                     {
-                        var interrupted = await dedup.MarkDeadLetterStartedAsync(key, owner, token).ConfigureAwait(false);
-                        marked = true;
-                        if (interrupted && await _deadLetters!.ContainsAsync(record, token).ConfigureAwait(false))
+                        dedup.Hold(key, owner, state.TopicPartition, record.Offset.Value);
+                        if (!marked)
                         {
-                            Log.DeadLetterFoundWritten(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value);
-                            await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
-                            state.Offsets.Complete(record.Offset.Value);
-                            return;
+                            mayBeWritten |= await dedup.MarkDeadLetterStartedAsync(key, owner, token).ConfigureAwait(false);
+                            marked = true;
                         }
+
+                        if (mayBeWritten)
+                        {
+                            if (await _deadLetters!.ContainsAsync(record, token).ConfigureAwait(false))
+                            {
+                                Log.DeadLetterFoundWritten(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value);
+                                await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
+                                state.Offsets.Complete(record.Offset.Value);
+                                return;
+                            }
+
+                            mayBeWritten = false;
+                        }
+
+                        // From here until the acknowledgement, a failure leaves the write possibly made.
+                        mayBeWritten = true;
                     }
 
-                    var written = await _deadLetters!.WriteAsync(record, error, attempts, token).ConfigureAwait(false);
+                    // The write is not cancelled with the record's work: a cancelled produce may still land, so it is
+                    // waited for (at most the dead-letter WriteTimeout, librdkafka's message.timeout.ms) while the claim
+                    // stays held and renewed, and the record's next owner waits for it instead of writing a second copy.
+                    TopicPartitionOffset written;
+                    try
+                    {
+                        written = await _deadLetters!.WriteAsync(record, error, attempts, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (NotWritten(e))
+                    {
+                        mayBeWritten = false;
+                        throw;
+                    }
+
                     Log.DeadLettered(_logger, Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
                     ConsumerMetrics.DeadLetter(Name, _options.GroupId!, state.TopicPartition);
                     if (dedup is not null)
                     {
+                        // Completion is retried until it succeeds (the write happened): a look-up is no longer needed.
                         await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
                     }
 
@@ -892,12 +966,23 @@ internal sealed class ConsumerEngine
         }
         finally
         {
+            // Not released when abandoned: the claim expires with its lease, and the next owner looks the record up
+            // before writing (its write was marked as started). A write is always waited for before this point.
+            dedup?.Unhold(owner);
             if (failing)
             {
                 Interlocked.Decrement(ref _deadLetterWritesFailing);
             }
         }
     }
+
+    /// <summary>Whether a failed dead-letter write certainly wrote nothing (it never reached a broker).</summary>
+    private static bool NotWritten(Exception e) => e switch
+    {
+        ProduceException<byte[]?, byte[]?> produce => produce.DeliveryResult?.Status == PersistenceStatus.NotPersisted,
+        ObjectDisposedException => true,
+        _ => false,
+    };
 
     private void TakeFailures()
     {
@@ -995,11 +1080,12 @@ internal sealed class ConsumerEngine
         foreach (var state in _partitions.Values)
         {
             var paused = state.Failed || state.Hold != HoldReasons.None;
-            if (paused && !state.PausedInClient)
+            // Unknown (just assigned) counts as neither: the wanted state is applied either way.
+            if (paused && state.PausedInClient != true)
             {
                 pause.Add(state);
             }
-            else if (!paused && state.PausedInClient)
+            else if (!paused && state.PausedInClient != false)
             {
                 resume.Add(state);
             }
@@ -1034,13 +1120,84 @@ internal sealed class ConsumerEngine
                     RestartFetching(consumer, states);
                 }
 
-                states.ForEach(s => s.PausedInClient = paused);
+                var now = _time.GetTimestamp();
+                states.ForEach(s =>
+                {
+                    s.PausedInClient = paused;
+                    s.LastFetched = now; // a stall is measured from when fetching (re)started
+                });
             }
             catch (KafkaException e)
             {
                 OnError(e.Error);
                 _pausesDirty = true;
             }
+        }
+    }
+
+    /// <summary>
+    /// Looks, once a second, for partitions that fetch nothing although the engine neither holds nor pauses them and
+    /// records wait (librdkafka's last known end offset lies beyond the partition's position) for
+    /// <see cref="StallThreshold"/>: a pause the engine does not know of, say. Each is reported (health check, warning)
+    /// and resumed and sought to its position again; a resume of a partition that is not paused changes nothing.
+    /// librdkafka learns end offsets from fetch responses, so a partition that stopped fetching while it was caught up
+    /// keeps an old end offset and is not noticed: this is a second line of defence, not the mechanism.
+    /// </summary>
+    private void WatchForStalls(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (_time.GetElapsedTime(_lastStallCheck) < StallCheckInterval)
+        {
+            return;
+        }
+
+        _lastStallCheck = _time.GetTimestamp();
+        var changed = false;
+        foreach (var state in _partitions.Values)
+        {
+            // The position: after the last record taken, else the committed offset (read at assignment), else where a
+            // group without one starts; unknown (no committed offset read) means no verdict. Two records must wait, not
+            // one: after a transaction, the end offset lies one past the last record (the commit marker).
+            var stalled = state.PausedInClient == false && state.Hold == HoldReasons.None && !state.Failed && !state.Stopped
+                && _time.GetElapsedTime(state.LastFetched) >= StallThreshold
+                && Watermarks(consumer, state.TopicPartition) is var (low, high)
+                && (state.NextPosition?.Offset.Value ?? state.LastCommitted?.Offset
+                    ?? (state.StartKnown ? state.StartOffset ?? (_options.AutoOffsetReset == AutoOffsetReset.Latest ? high : low) : null)) is { } position
+                && high - position >= 2;
+            if (stalled == state.StalledSince.HasValue)
+            {
+                continue;
+            }
+
+            changed = true;
+            if (!stalled)
+            {
+                state.StalledSince = null;
+                continue;
+            }
+
+            state.StalledSince = _time.GetUtcNow() - _time.GetElapsedTime(state.LastFetched);
+            Log.PartitionStalled(_logger, Name, state.TopicPartition, (long)_time.GetElapsedTime(state.LastFetched).TotalMilliseconds);
+            state.PausedInClient = null; // unknown: the next reconciliation resumes it and seeks to its position
+            _pausesDirty = true;
+        }
+
+        if (changed)
+        {
+            PublishAssignment();
+        }
+    }
+
+    /// <summary>librdkafka's last known start and end offsets of a partition (no request); each null when it knows none.</summary>
+    private static (long? Low, long? High) Watermarks(IConsumer<byte[]?, byte[]?> consumer, TopicPartition partition)
+    {
+        try
+        {
+            var watermarks = consumer.GetWatermarkOffsets(partition);
+            return (watermarks.Low.Value >= 0 ? watermarks.Low.Value : null, watermarks.High.Value >= 0 ? watermarks.High.Value : null);
+        }
+        catch (KafkaException)
+        {
+            return (null, null);
         }
     }
 
@@ -1074,14 +1231,131 @@ internal sealed class ConsumerEngine
         }
     }
 
-    /// <summary>Commits on the interval: one attempt; what fails is tried again at the next interval.</summary>
+    /// <summary>
+    /// Commits on the interval without waiting for the result (the poll thread goes on serving the group: a slow or
+    /// unreachable coordinator must not hold up rebalances), one commit in flight at a time. Its result is collected by
+    /// <see cref="CollectIntervalCommit"/>; what fails is tried again at the next interval.
+    /// </summary>
     private void CommitOnInterval(IConsumer<byte[]?, byte[]?> consumer)
     {
-        if (TryCommit(consumer, _partitions.Values, "interval") is { } failure)
+        if (CollectIntervalCommit(abandon: false))
         {
-            Log.CommitFailed(_logger, Name, failure.Offsets, "interval", failure.Error);
+            return; // the previous one is still in flight
+        }
+
+        var pending = PendingCommits(_partitions.Values);
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _intervalCommit = (_offsetStore.BeginCommit(consumer, [.. pending.Select(p => p.Commit)]), pending, _time.GetTimestamp());
+        }
+        catch (KafkaException e)
+        {
+            Log.CommitFailed(_logger, Name, Offsets(pending), "interval", e.Error);
         }
     }
+
+    /// <summary>
+    /// Takes the result of the interval commit in flight if it came; returns true while it is still in flight. No new
+    /// interval commit is sent until then (librdkafka starts no newly assigned partition while a commit is outstanding,
+    /// so commits piling up would stall rebalances); one overdue after <see cref="CommitTimeout"/> is reported once.
+    /// With <paramref name="abandon"/> (a commit that waits for its result follows), it is no longer waited for: it is
+    /// kept aside, and if it still succeeds afterwards, its partitions are committed again (it may have landed after
+    /// the newer commit and moved their committed offsets back).
+    /// </summary>
+    private bool CollectIntervalCommit(bool abandon)
+    {
+        CollectAbandonedCommits();
+        if (_intervalCommit is not { } inFlight)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (inFlight.Commit.TryComplete())
+            {
+                inFlight.Parts.ForEach(p => p.State.LastCommitted = (p.Commit.Offset, p.Commit.Metadata));
+                Log.Committed(_logger, Name, Offsets(inFlight.Parts), "interval");
+            }
+            else if (abandon)
+            {
+                _abandonedCommits.Add(inFlight);
+                _intervalCommit = null;
+                return false;
+            }
+            else
+            {
+                if (_time.GetElapsedTime(inFlight.Sent) >= CommitTimeout && !_intervalCommitOverdue)
+                {
+                    _intervalCommitOverdue = true;
+                    Log.CommitFailed(_logger, Name, Offsets(inFlight.Parts), "interval", new Error(ErrorCode.Local_TimedOut, $"no result within {CommitTimeout.TotalMilliseconds:0} ms; no other interval commit is sent until it comes"));
+                }
+
+                return true;
+            }
+        }
+        catch (TopicPartitionOffsetException e)
+        {
+            if (ApplyPartialResult(inFlight.Parts, e, out _) is { } failure)
+            {
+                Log.CommitFailed(_logger, Name, failure.Offsets, "interval", failure.Error);
+            }
+        }
+        catch (KafkaException e)
+        {
+            Log.CommitFailed(_logger, Name, Offsets(inFlight.Parts), "interval", e.Error);
+        }
+
+        inFlight.Commit.Dispose();
+        _intervalCommit = null;
+        _intervalCommitOverdue = false;
+        return false;
+    }
+
+    /// <summary>
+    /// Collects the results of interval commits that a waited-for commit overtook: one that succeeded may have moved its
+    /// partitions' committed offsets back, so they count as uncommitted again (the next commit sends them).
+    /// </summary>
+    private void CollectAbandonedCommits()
+    {
+        for (var i = _abandonedCommits.Count - 1; i >= 0; i--)
+        {
+            var (commit, parts, _) = _abandonedCommits[i];
+            bool succeeded;
+            try
+            {
+                if (!commit.TryComplete())
+                {
+                    continue;
+                }
+
+                succeeded = true;
+            }
+            catch (KafkaException)
+            {
+                succeeded = false;
+            }
+
+            if (succeeded)
+            {
+                parts.ForEach(p => p.State.LastCommitted = null);
+            }
+
+            commit.Dispose();
+            _abandonedCommits.RemoveAt(i);
+        }
+    }
+
+    /// <summary>Whether an overtaken interval commit of the partition is still outstanding (it could land later and move its offset back).</summary>
+    private bool HasAbandonedCommit(PartitionState state) => _abandonedCommits.Any(c => c.Parts.Any(p => ReferenceEquals(p.State, state)));
+
+    private static List<TopicPartitionOffset> Offsets(IEnumerable<(PartitionState State, OffsetCommit Commit)> parts) =>
+        [.. parts.Select(p => new TopicPartitionOffset(p.Commit.Partition, p.Commit.Offset))];
 
     /// <summary>
     /// Commits before partitions are let go (revocation, shutdown), retrying transient group errors (a rebalance
@@ -1089,12 +1363,30 @@ internal sealed class ConsumerEngine
     /// callback it only sleeps between attempts; otherwise (<paramref name="serveConsumer"/>) it keeps polling
     /// so that librdkafka can finish a concurrent rebalance and commit with the group's current generation.
     /// </summary>
-    private void CommitBeforeLettingGo(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyCollection<PartitionState> states, string reason, TimeSpan budget, bool serveConsumer)
+    private void CommitBeforeLettingGo(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyCollection<PartitionState> states, string reason, TimeSpan budget, bool serveConsumer, TimeSpan? limit = null)
     {
+        // Retries stop when the budget is spent; no attempt waits beyond the limit (the whole revocation or stop).
+        var hardLimit = limit is { } l && l > budget ? l : budget;
         var started = _time.GetTimestamp();
         var backoff = TimeSpan.FromMilliseconds(50);
-        while (TryCommit(consumer, serveConsumer ? _partitions.Values : states, reason) is { } failure)
+        while (true)
         {
+            var left = hardLimit - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                if (HasUncommitted(serveConsumer ? _partitions.Values : states))
+                {
+                    Log.CommitSkipped(_logger, Name, reason, (long)hardLimit.TotalMilliseconds);
+                }
+
+                return;
+            }
+
+            if (TryCommit(consumer, serveConsumer ? _partitions.Values : states, reason, left < CommitTimeout ? left : CommitTimeout) is not { } failure)
+            {
+                return;
+            }
+
             var remaining = budget - _time.GetElapsedTime(started);
             // Outside a rebalance callback, a commit sent with the generation that a rebalance just replaced is
             // retried: once librdkafka has rejoined, the next attempt carries the new generation.
@@ -1119,11 +1411,65 @@ internal sealed class ConsumerEngine
         }
     }
 
+    /// <summary>Whether any of the partitions finished records beyond what it last committed.</summary>
+    private bool HasUncommitted(IEnumerable<PartitionState> states) =>
+        !_atMostOnce && states.Any(s => s.Offsets.Committable is { } offset && s.LastCommitted?.Offset != offset);
+
     /// <summary>
     /// One commit of each partition's committable offset that moved since its last commit. Returns null when
-    /// everything was committed (or nothing was new), else the error and the offsets that failed.
+    /// everything was committed (or nothing was new), else the error and the offsets that failed. A partition whose
+    /// metadata the broker refuses as too large (offset.metadata.max.bytes below ours) is committed again at once with
+    /// less metadata.
     /// </summary>
-    private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason)
+    private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason, TimeSpan timeout)
+    {
+        // A commit that waits for its result is sent after the interval commit in flight, so it wins: that one's
+        // result no longer matters.
+        CollectIntervalCommit(abandon: true);
+        var candidates = states.ToList();
+
+        // An overtaken commit still outstanding could land after this one: commit its partitions whatever they last
+        // committed, so that the last word is this commit's.
+        foreach (var state in candidates.Where(HasAbandonedCommit))
+        {
+            state.LastCommitted = null;
+        }
+
+        while (true)
+        {
+            var pending = PendingCommits(candidates);
+            if (pending.Count == 0)
+            {
+                return null;
+            }
+
+            try
+            {
+                _offsetStore.Commit(consumer, [.. pending.Select(p => p.Commit)], timeout);
+                pending.ForEach(p => p.State.LastCommitted = (p.Commit.Offset, p.Commit.Metadata));
+                Log.Committed(_logger, Name, Offsets(pending), reason);
+                return null;
+            }
+            catch (TopicPartitionOffsetException e)
+            {
+                var failure = ApplyPartialResult(pending, e, out var tooLarge);
+                if (failure is null && tooLarge.Count > 0)
+                {
+                    candidates = tooLarge;
+                    continue;
+                }
+
+                return failure;
+            }
+            catch (KafkaException e)
+            {
+                return (e.Error, Offsets(pending));
+            }
+        }
+    }
+
+    /// <summary>Each partition's committable offset (with the finished records beyond it) that moved since its last commit.</summary>
+    private List<(PartitionState State, OffsetCommit Commit)> PendingCommits(IEnumerable<PartitionState> states)
     {
         var pending = new List<(PartitionState State, OffsetCommit Commit)>();
         foreach (var state in states)
@@ -1141,40 +1487,64 @@ internal sealed class ConsumerEngine
             }
         }
 
-        if (pending.Count == 0)
+        return pending;
+    }
+
+    /// <summary>
+    /// Records what a commit that failed for some partitions did commit. librdkafka reports the request's error (the
+    /// last partition error) on every partition that had none, so a partition reported failed may have been committed:
+    /// it is committed again later, which is safe. When the brokers refused metadata as too large
+    /// (offset.metadata.max.bytes below ours), the metadata limit is lowered below the longest metadata sent, and every
+    /// partition reported with that error is returned in <paramref name="tooLarge"/>, to be committed again at once.
+    /// Returns the first other error and the offsets that failed with it, or null.
+    /// </summary>
+    private (Error Error, List<TopicPartitionOffset> Offsets)? ApplyPartialResult(
+        List<(PartitionState State, OffsetCommit Commit)> parts, TopicPartitionOffsetException e, out List<PartitionState> tooLarge)
+    {
+        var failed = new List<TopicPartitionOffset>();
+        tooLarge = [];
+        var longest = parts.MaxBy(p => p.Commit.Metadata?.Length ?? 0);
+        var metadataRefused = e.Results.Any(r => r.Error.Code == ErrorCode.OffsetMetadataTooLarge) && longest.Commit.Metadata is { Length: > 0 };
+        if (metadataRefused)
         {
-            return null;
+            LimitMetadata(longest.State, longest.Commit.Metadata!.Length);
         }
 
-        var offsets = pending.Select(p => new TopicPartitionOffset(p.Commit.Partition, p.Commit.Offset)).ToList();
-        try
+        foreach (var (state, commit) in parts)
         {
-            _offsetStore.Commit(consumer, [.. pending.Select(p => p.Commit)]);
-            pending.ForEach(p => p.State.LastCommitted = (p.Commit.Offset, p.Commit.Metadata));
-            Log.Committed(_logger, Name, offsets, reason);
-            return null;
-        }
-        catch (TopicPartitionOffsetException e)
-        {
-            var failed = new List<TopicPartitionOffset>();
-            foreach (var (state, commit) in pending)
+            var result = e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition);
+            if (result is { Error.IsError: false })
             {
-                if (e.Results.FirstOrDefault(r => r.TopicPartition == state.TopicPartition) is { Error.IsError: false })
-                {
-                    state.LastCommitted = (commit.Offset, commit.Metadata);
-                }
-                else
-                {
-                    failed.Add(new TopicPartitionOffset(state.TopicPartition, commit.Offset));
-                }
+                state.LastCommitted = (commit.Offset, commit.Metadata);
             }
+            else if (metadataRefused && result?.Error.Code == ErrorCode.OffsetMetadataTooLarge)
+            {
+                tooLarge.Add(state);
+            }
+            else
+            {
+                failed.Add(new TopicPartitionOffset(state.TopicPartition, commit.Offset));
+            }
+        }
 
-            return failed.Count == 0 ? null : (e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error, failed);
-        }
-        catch (KafkaException e)
+        return failed.Count == 0 ? null : (e.Results.FirstOrDefault(r => r.Error.IsError)?.Error ?? e.Error, failed);
+    }
+
+    /// <summary>
+    /// Learns that the brokers refuse commit metadata of <paramref name="refusedLength"/> characters: later metadata
+    /// carries at most half of that (the offsets finished beyond the watermark that fit; the rest are handled again
+    /// after a restart). Logged once.
+    /// </summary>
+    private void LimitMetadata(PartitionState state, int refusedLength)
+    {
+        var limit = Math.Min(_metadataLimit, refusedLength / 2);
+        if (!_metadataLimited)
         {
-            return (e.Error, offsets);
+            _metadataLimited = true;
+            Log.MetadataTooLarge(_logger, Name, state.TopicPartition, refusedLength, limit);
         }
+
+        _metadataLimit = limit;
     }
 
     /// <summary>The commit metadata: which records beyond the watermark finished (null when none).</summary>
@@ -1182,7 +1552,9 @@ internal sealed class ConsumerEngine
     {
         try
         {
-            return OffsetGapCodec.Encode(watermark, finished);
+            return _metadataLimit >= OffsetGapCodec.MaxLength
+                ? OffsetGapCodec.Encode(watermark, finished)
+                : OffsetGapCodec.EncodeWithin(watermark, finished, _metadataLimit);
         }
         catch (ArgumentOutOfRangeException e)
         {
@@ -1252,26 +1624,74 @@ internal sealed class ConsumerEngine
         }
     }
 
-    private void ShutDown(IConsumer<byte[]?, byte[]?> consumer)
+    /// <summary>
+    /// A graceful stop within one budget, <see cref="ConsumerOptions.ShutdownTimeout"/> (at least <see cref="MinimumStop"/>):
+    /// running handlers get most of it, then what finished is committed and the member leaves the group. Leaving runs the
+    /// revocation callback, which neither waits for handlers again nor commits beyond the budget; if librdkafka's close
+    /// does not finish within the budget (a coordinator that does not answer), the client is left behind.
+    /// </summary>
+    /// <returns>False when the client was left behind (it must not be disposed under a running close).</returns>
+    private bool ShutDown(IConsumer<byte[]?, byte[]?> consumer)
     {
         StartPendingLanes();
         _stopping = true;
-        Log.ConsumerStopping(_logger, Name, (long)_options.ShutdownTimeout.TotalMilliseconds);
-        var started = _time.GetTimestamp();
-        Drain([.. _partitions.Values], _options.ShutdownTimeout, "shutdown");
-        var remaining = _options.ShutdownTimeout - _time.GetElapsedTime(started);
-        CommitBeforeLettingGo(consumer, [], "shutdown", remaining > MinimumFinalCommitBudget ? remaining : MinimumFinalCommitBudget, serveConsumer: true);
-        try
+        var budget = _options.ShutdownTimeout > MinimumStop ? _options.ShutdownTimeout : MinimumStop;
+        var reserve = TimeSpan.FromTicks(Math.Min(budget.Ticks / StopReserveDivisor, MaxStopReserve.Ticks));
+        _stopStarted = _time.GetTimestamp();
+        _stopBudget = budget;
+        _closeReserve = reserve / 2;
+        Log.ConsumerStopping(_logger, Name, (long)budget.TotalMilliseconds);
+        Drain([.. _partitions.Values], budget - reserve, "shutdown");
+
+        // The commit leaves half of what is left for leaving the group (the close reserve), which no commit may use.
+        CommitBeforeLettingGo(consumer, [], "shutdown", StopRemaining() - _closeReserve, serveConsumer: true);
+
+        // Leaving the group revokes the partitions (with cooperative assignment): the revocation neither waits for
+        // handlers again nor commits into the close reserve.
+        var closed = Close(consumer, StopRemaining());
+        ThrowIfFailed();
+        Log.ConsumerStopped(_logger, Name);
+        return closed;
+    }
+
+    /// <summary>What is left of the graceful stop's budget (poll thread, or the thread closing the consumer).</summary>
+    private TimeSpan StopRemaining()
+    {
+        var remaining = _stopBudget - _time.GetElapsedTime(_stopStarted);
+        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
+    }
+
+    /// <summary>
+    /// Leaves the group (librdkafka's close, which runs the revocation callback) on a thread of its own, waiting at most
+    /// <paramref name="timeout"/>: librdkafka's close can wait without end for a coordinator that does not answer. The
+    /// poll thread waits meanwhile, so the callback still has the engine to itself. Returns false when it did not finish:
+    /// the client is then left behind, and the engine's state is no longer touched by the poll thread.
+    /// </summary>
+    private bool Close(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
+    {
+        var close = new Thread(() =>
         {
-            // Leaves the group; with cooperative assignment this revokes the partitions (OnRevoked: nothing left to commit).
-            consumer.Close();
-        }
-        catch (KafkaException e)
+            try
+            {
+                consumer.Close();
+            }
+            catch (Exception e)
+            {
+                Log.CloseFailed(_logger, Name, e.Message);
+            }
+        })
         {
-            Log.CloseFailed(_logger, Name, e.Error.Reason);
+            IsBackground = true,
+            Name = $"ReliableKafka consumer {Name} close",
+        };
+        close.Start();
+        if (close.Join(timeout))
+        {
+            return true;
         }
 
-        Log.ConsumerStopped(_logger, Name);
+        Log.CloseTimedOut(_logger, Name, (long)timeout.TotalMilliseconds);
+        return false;
     }
 
     private void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
@@ -1279,7 +1699,10 @@ internal sealed class ConsumerEngine
         Log.PartitionsAssigned(_logger, Name, partitions);
         foreach (var partition in partitions)
         {
-            var state = new PartitionState(partition, _options.OrderingMode, _runLane);
+            // librdkafka keeps an application pause on a partition across unassign and assign (only its own internal
+            // pause is reset), so a partition this member paused before it was revoked or lost comes back paused. Its
+            // pause state is unknown here (PausedInClient null): the next reconciliation pauses or resumes it explicitly.
+            var state = new PartitionState(partition, _options.OrderingMode, _runLane) { LastFetched = _time.GetTimestamp() };
             if (_stopping)
             {
                 // Assigned during a graceful stop: nothing of it is handled.
@@ -1317,7 +1740,14 @@ internal sealed class ConsumerEngine
 
         foreach (var entry in committed)
         {
-            if (entry.Metadata is null || !_partitions.TryGetValue(entry.Partition, out var state))
+            if (!_partitions.TryGetValue(entry.Partition, out var state))
+            {
+                continue;
+            }
+
+            state.StartOffset = entry.Offset >= 0 ? entry.Offset : null;
+            state.StartKnown = true;
+            if (entry.Metadata is null)
             {
                 continue;
             }
@@ -1352,10 +1782,11 @@ internal sealed class ConsumerEngine
             // at once (the sooner, the likelier the coordinator accepts it), then let running handlers finish,
             // then commit again. Retries stay short: a coordinator that refuses commits during a rebalance waits
             // for this member to rejoin, which it can only do after this callback returns.
+            // While stopping, the handlers were waited for already and everything is bounded by the stop's budget.
             var started = _time.GetTimestamp();
-            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false);
-            Drain(states, _options.RevocationTimeout, "revocation");
-            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false);
+            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false, RevocationRemaining(started));
+            Drain(states, _stopping ? TimeSpan.Zero : RevocationRemaining(started), "revocation");
+            CommitBeforeLettingGo(consumer, states, "revocation", CallbackCommitBudget(started), serveConsumer: false, RevocationRemaining(started));
         }
 
         foreach (var state in states)
@@ -1370,11 +1801,17 @@ internal sealed class ConsumerEngine
     /// <summary>Publishes the assigned partitions' states for readers off the poll thread (tests, health checks).</summary>
     private void PublishAssignment() => Volatile.Write(ref _assigned, [.. _partitions.Values]);
 
-    private TimeSpan CallbackCommitBudget(long started)
+    private TimeSpan CallbackCommitBudget(long started) => Min(RevocationRemaining(started), MaxCallbackCommitRetry);
+
+    /// <summary>What is left of a revocation's budget (<see cref="ConsumerOptions.RevocationTimeout"/>, and the stop's while stopping).</summary>
+    private TimeSpan RevocationRemaining(long started)
     {
         var remaining = _options.RevocationTimeout - _time.GetElapsedTime(started);
-        return remaining < MaxCallbackCommitRetry ? remaining : MaxCallbackCommitRetry;
+        remaining = _stopping ? Min(remaining, StopRemaining() - _closeReserve) : remaining;
+        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private void OnLost(List<TopicPartitionOffset> partitions)
     {
@@ -1407,7 +1844,7 @@ internal sealed class ConsumerEngine
 
     private void ThrowIfFailed()
     {
-        if (_failure is { } failure)
+        if (Volatile.Read(ref _failure) is { } failure)
         {
             throw failure;
         }

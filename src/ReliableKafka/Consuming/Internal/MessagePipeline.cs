@@ -60,6 +60,12 @@ internal sealed class MessagePipeline<TKey, TValue, THandler>(
                     // the record's next owner finds it processed instead of doing it again.
                     committed = await unit.CompleteAsync(CancellationToken.None).ConfigureAwait(false);
                 }
+                catch (HandlerTransactionException)
+                {
+                    // The handler's own data makes the commit fail (the same way every time): an attempt failure, so that
+                    // retries and then the failure policy apply, not a store outage that would wait forever.
+                    throw;
+                }
                 catch (Exception e)
                 {
                     throw new DeduplicationRetryException($"Committing the handler's transaction with its completion failed: {e.Message}", e);

@@ -27,6 +27,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     private bool _stopped;
     private bool _finishQueued;
     private volatile Exception? _failure;
+    private long _stalledSinceTicks;
 
     /// <summary>What <see cref="Enqueue"/> did with a record.</summary>
     internal enum EnqueueResult
@@ -81,8 +82,12 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         }
     }
 
-    /// <summary>Gets or sets a value indicating whether the partition is paused in the Confluent consumer (poll thread only).</summary>
-    public bool PausedInClient { get; set; }
+    /// <summary>
+    /// Gets or sets whether the partition is paused in the Confluent consumer (poll thread only): <see langword="null"/>
+    /// while unknown, from its assignment until the engine first pauses or resumes it. librdkafka keeps an application
+    /// pause across unassign and assign, so a partition paused during an earlier assignment may come back paused.
+    /// </summary>
+    public bool? PausedInClient { get; set; }
 
     /// <summary>
     /// Gets or sets why the partition takes no records for now (poll thread only). A record refused while held
@@ -117,6 +122,25 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     /// before the first one (poll thread only). It equals librdkafka's application position.
     /// </summary>
     public TopicPartitionOffset? NextPosition { get; private set; }
+
+    /// <summary>Gets or sets when a record of the partition last arrived, or fetching last (re)started (a timestamp; poll thread only).</summary>
+    public long LastFetched { get; set; }
+
+    /// <summary>Gets or sets the group's committed offset when the partition was assigned; null when it had none (poll thread only).</summary>
+    public long? StartOffset { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether <see cref="StartOffset"/> was read (poll thread only).</summary>
+    public bool StartKnown { get; set; }
+
+    /// <summary>
+    /// Gets or sets since when the partition has fetched nothing although nothing holds it and records wait, or
+    /// <see langword="null"/> (written on the poll thread, read by the health check through the published assignment).
+    /// </summary>
+    public DateTimeOffset? StalledSince
+    {
+        get => Volatile.Read(ref _stalledSinceTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+        set => Volatile.Write(ref _stalledSinceTicks, value?.UtcTicks ?? 0);
+    }
 
     /// <summary>Gets or sets the offset and metadata last committed for this partition by this member (poll thread only).</summary>
     public (long Offset, string? Metadata)? LastCommitted { get; set; }

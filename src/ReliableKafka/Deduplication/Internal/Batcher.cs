@@ -6,13 +6,16 @@ namespace ReliableKafka.Deduplication.Internal;
 /// Groups concurrent calls into batches, so that many records cost one statement and one commit: a call runs at
 /// once when nothing is in flight; calls made while batches run are gathered into the next one. At most
 /// <paramref name="maxInFlight"/> batches run at once, each with at most <paramref name="maxBatch"/> requests and no
-/// two requests with the same key (one statement may touch a row only once).
+/// two requests with the same key (one statement may touch a row only once). A batch that fails with an error that
+/// one request can cause (<paramref name="refusedItem"/>; by default any) is run again one request at a time, so that
+/// a request the database refuses fails alone; other errors (the database unreachable) fail the whole batch.
 /// </summary>
 internal sealed class Batcher<TKey, TRequest, TResult>(
     Func<TRequest, TKey> keyOf,
     Func<IReadOnlyList<TRequest>, CancellationToken, Task<IReadOnlyList<TResult>>> execute,
     int maxBatch,
-    int maxInFlight)
+    int maxInFlight,
+    Func<Exception, bool>? refusedItem = null)
     where TKey : notnull
 {
     private readonly ConcurrentQueue<Pending> _queue = new();
@@ -80,6 +83,14 @@ internal sealed class Batcher<TKey, TRequest, TResult>(
                         batch[i].Result.TrySetResult(results[i]);
                     }
                 }
+                catch (Exception e) when (batch.Count > 1 && (refusedItem?.Invoke(e) ?? true))
+                {
+                    // One request the database refuses fails the whole statement: try each alone, so that it fails alone.
+                    foreach (var pending in batch)
+                    {
+                        await RunAloneAsync(pending).ConfigureAwait(false);
+                    }
+                }
                 catch (Exception e)
                 {
                     foreach (var pending in batch)
@@ -107,6 +118,19 @@ internal sealed class Batcher<TKey, TRequest, TResult>(
             {
                 deferred.Add(pending);
             }
+        }
+    }
+
+    private async Task RunAloneAsync(Pending pending)
+    {
+        try
+        {
+            var results = await execute([pending.Request], CancellationToken.None).ConfigureAwait(false);
+            pending.Result.TrySetResult(results[0]);
+        }
+        catch (Exception e)
+        {
+            pending.Result.TrySetException(e);
         }
     }
 

@@ -29,10 +29,11 @@ internal sealed class Deduplicator
     private readonly int _ownerPrefix = Random.Shared.Next();
     private readonly short _ownerPrefix2 = (short)Random.Shared.Next();
     private readonly short _ownerPrefix3 = (short)Random.Shared.Next();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, (DeduplicationKey Key, TopicPartition Partition, long Offset)> _held = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, HeldClaim> _held = new();
     private long _owners;
     private int _failing;
     private int _renewing;
+    private long _possibleDuplicates;
 
     public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time)
     {
@@ -53,6 +54,12 @@ internal sealed class Deduplicator
     public int Failing => Volatile.Read(ref _failing);
 
     /// <summary>
+    /// Gets how many handled records found their claim taken over by another owner when their completion was recorded:
+    /// the other owner may have run the handler too (a possible duplicate effect).
+    /// </summary>
+    public long PossibleDuplicates => Interlocked.Read(ref _possibleDuplicates);
+
+    /// <summary>
     /// A new owner for a delivery of a record: unique across processes (8 random bytes per consumer instance, then a
     /// counter) and cheaper than a random Guid per record.
     /// </summary>
@@ -62,17 +69,25 @@ internal sealed class Deduplicator
         return new Guid(_ownerPrefix, _ownerPrefix2, _ownerPrefix3, (byte)(n >> 56), (byte)(n >> 48), (byte)(n >> 40), (byte)(n >> 32), (byte)(n >> 24), (byte)(n >> 16), (byte)(n >> 8), (byte)n);
     }
 
-    /// <summary>The record's key: the selected id, else the message id header, else topic/partition@offset.</summary>
+    /// <summary>The record's key: the selected id, else the message id header, else the record's <see cref="DeliveryOf">delivery</see>.</summary>
     public DeduplicationKey KeyOf(string? selectedId, ConsumeResult<byte[]?, byte[]?> record) =>
-        new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? string.Create(
-            CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}"));
+        new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? DeliveryOf(record));
 
-    /// <summary>The key that guards a record's dead-letter write: the message id (header, else topic/partition@offset) with a suffix.</summary>
-    public DeduplicationKey DeadLetterKeyOf(ConsumeResult<byte[]?, byte[]?> record)
-    {
-        var key = KeyOf(null, record);
-        return key with { MessageId = key.MessageId + "#dead-letter" };
-    }
+    /// <summary>
+    /// The key that guards the dead-letter write of this copy of a record: its <see cref="DeliveryOf">delivery</see>
+    /// with a suffix, not its message id. A copy redelivered after a crash has the same delivery, so it is not written
+    /// twice; a redriven (or resent) copy that fails again is another delivery, so it is dead-lettered again.
+    /// </summary>
+    public DeduplicationKey DeadLetterKeyOf(ConsumeResult<byte[]?, byte[]?> record) => new(_scope, DeliveryOf(record) + "#dead-letter");
+
+    /// <summary>
+    /// Identifies one record of the log: <c>topic/partition@offset/timestamp</c> (the record's timestamp in Unix
+    /// milliseconds). The timestamp tells apart the records of a topic that was deleted and created again, whose
+    /// offsets start over: a new record at an old offset is not mistaken for the old one, unless it also carries the
+    /// very same timestamp (a producer that sets timestamps explicitly and replays the same ones).
+    /// </summary>
+    public static string DeliveryOf(ConsumeResult<byte[]?, byte[]?> record) => string.Create(
+        CultureInfo.InvariantCulture, $"{record.Topic}/{record.Partition.Value}@{record.Offset.Value}/{record.Message.Timestamp.UnixTimestampMs}");
 
     /// <summary>
     /// Records that <paramref name="owner"/> starts a record's dead-letter write; true when an earlier owner had started
@@ -165,10 +180,12 @@ internal sealed class Deduplicator
     /// <summary>
     /// Records the completion of a handled record, trying again while the store fails: the handler's effects
     /// happened, so running it again would duplicate them. Continues after the record's work was abandoned (a
-    /// completion still spares its next owner a duplicate) until the lease has expired.
+    /// completion still spares its next owner a duplicate) until the lease has expired. The claim is still renewed
+    /// meanwhile; a renewal that finds it completed is no loss.
     /// </summary>
     public async ValueTask CompleteAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
     {
+        Completing(owner);
         long started = 0;
         var pause = FirstCompletionRetry;
         var failing = false;
@@ -180,7 +197,7 @@ internal sealed class Deduplicator
                 {
                     if (!await _store.CompleteAsync(key, owner, CancellationToken.None).ConfigureAwait(false))
                     {
-                        Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+                        PossibleDuplicate(key, partition, offset);
                     }
 
                     return;
@@ -203,8 +220,26 @@ internal sealed class Deduplicator
         finally
         {
             Recovered(ref failing);
+            Unhold(owner);
         }
     }
+
+    /// <summary>
+    /// Reports a handled record whose completion found its claim held by another owner (its lease had expired): that
+    /// owner may run the handler too. Logged as an error, counted, and shown by the health check.
+    /// </summary>
+    public void PossibleDuplicate(DeduplicationKey key, TopicPartition partition, long offset)
+    {
+        Interlocked.Increment(ref _possibleDuplicates);
+        Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
+        ConsumerMetrics.PossibleDuplicate(_consumer, _scope, partition);
+    }
+
+    /// <summary>
+    /// Wraps a transactional store's transaction so that its completion counts as the record's completion: from then on
+    /// a renewal that finds the claim gone is no loss (the transaction may have completed it).
+    /// </summary>
+    public IDeduplicationTransaction Completing(IDeduplicationTransaction transaction, Guid owner) => new CompletingTransaction(this, transaction, owner);
 
     /// <summary>Releases a claim after a failed attempt, once and briefly; a failure only means the lease must expire first.</summary>
     public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
@@ -222,13 +257,14 @@ internal sealed class Deduplicator
     }
 
     /// <summary>
-    /// Keeps a claim alive while its handler runs: every third of the lease, each held claim is claimed again by its
-    /// owner, which extends it. A live member's claims so never expire under a slow handler (another member would
-    /// otherwise run the same record's handler at the same time); a crashed member's stop being renewed and expire.
+    /// Keeps a claim alive while its handler runs: every third of the lease, each held claim's lease is extended
+    /// (<see cref="IDeduplicationStore.RenewAsync"/>, which never re-creates a claim that was released or completed). A
+    /// live member's claims so never expire under a slow handler (another member would otherwise run the same record's
+    /// handler at the same time); a crashed member's stop being renewed and expire.
     /// </summary>
     public void Hold(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
     {
-        _held[owner] = (key, partition, offset);
+        _held[owner] = new HeldClaim(key, partition, offset);
         if (Interlocked.CompareExchange(ref _renewing, 1, 0) == 0)
         {
             _ = RenewLoopAsync();
@@ -237,6 +273,15 @@ internal sealed class Deduplicator
 
     /// <summary>Stops renewing a claim (completed, released or abandoned).</summary>
     public void Unhold(Guid owner) => _held.TryRemove(owner, out _);
+
+    /// <summary>Marks a held claim as being completed: a renewal that finds it gone from now on is no loss.</summary>
+    private void Completing(Guid owner)
+    {
+        if (_held.TryGetValue(owner, out var held))
+        {
+            held.Completing = true;
+        }
+    }
 
     /// <summary>Reports a store failure that keeps a record waiting (counted once per record until <see cref="Recovered"/>).</summary>
     public void Failed(ref bool failing, TopicPartition partition, long offset, TimeSpan pause, Exception error)
@@ -266,25 +311,40 @@ internal sealed class Deduplicator
                 }
             }
 
-            await Task.WhenAll(_held.Select(h => RenewAsync(h.Key, h.Value.Key, h.Value.Partition, h.Value.Offset))).ConfigureAwait(false);
+            // Each claim is renewed on its own, and never twice at once (a store may still batch them: the PostgreSQL
+            // store bounds how long a renewal waits for a row lock).
+            foreach (var (owner, held) in _held)
+            {
+                if (Interlocked.CompareExchange(ref held.Renewing, 1, 0) == 0)
+                {
+                    _ = RenewAsync(owner, held);
+                }
+            }
         }
     }
 
-    private async Task RenewAsync(Guid owner, DeduplicationKey key, TopicPartition partition, long offset)
+    private async Task RenewAsync(Guid owner, HeldClaim held)
     {
         try
         {
-            if ((await _store.ClaimAsync(key, owner, _lease, CancellationToken.None).ConfigureAwait(false)).Status == ClaimStatus.InProgressElsewhere)
+            if (!await _store.RenewAsync(held.Key, owner, _lease, CancellationToken.None).ConfigureAwait(false)
+                && _held.TryGetValue(owner, out var current) && ReferenceEquals(current, held) && !held.Completing)
             {
-                Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
-                Unhold(owner);
+                // Not completing, not released, and yet not held: the lease expired and another owner took it over (or it
+                // was purged). The completion, if the handler finishes, reports the possible duplicate.
+                Log.ClaimNotRenewed(_logger, _consumer, held.Partition.Topic, held.Partition.Partition.Value, held.Offset, held.Key.MessageId);
+                _held.TryRemove(new KeyValuePair<Guid, HeldClaim>(owner, held)); // not a newer hold of the same owner
             }
         }
         catch (Exception e)
         {
             // The claim may expire if the store stays down; the completion then finds out.
-            Log.ClaimRenewalFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, e.Message);
-            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+            Log.ClaimRenewalFailed(_logger, _consumer, held.Partition.Topic, held.Partition.Partition.Value, held.Offset, e.Message);
+            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, held.Partition);
+        }
+        finally
+        {
+            Volatile.Write(ref held.Renewing, 0);
         }
     }
 
@@ -296,5 +356,35 @@ internal sealed class Deduplicator
             failing = false;
             Interlocked.Decrement(ref _failing);
         }
+    }
+
+    /// <summary>A claim renewed while its record is handled.</summary>
+    private sealed class HeldClaim(DeduplicationKey key, TopicPartition partition, long offset)
+    {
+        public DeduplicationKey Key { get; } = key;
+
+        public TopicPartition Partition { get; } = partition;
+
+        public long Offset { get; } = offset;
+
+        /// <summary>1 while a renewal is in flight.</summary>
+#pragma warning disable SA1401, CA1051 // A field, for Interlocked.
+        public int Renewing;
+#pragma warning restore SA1401, CA1051
+
+        /// <summary>Gets or sets a value indicating whether the record's completion is being recorded.</summary>
+        public volatile bool Completing;
+    }
+
+    /// <summary>A store transaction whose completion marks the record as completing (see <see cref="Completing(Guid)"/>).</summary>
+    private sealed class CompletingTransaction(Deduplicator deduplicator, IDeduplicationTransaction inner, Guid owner) : IDeduplicationTransaction
+    {
+        public ValueTask<bool> CompleteAsync(CancellationToken cancellationToken = default)
+        {
+            deduplicator.Completing(owner);
+            return inner.CompleteAsync(cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }

@@ -33,6 +33,11 @@ internal static class ConsumerMetrics
     private static readonly Counter<long> DeduplicationStoreFailures = Meter.CreateCounter<long>(
         "reliablekafka.consumer.deduplication_store_failures", "{call}", "Deduplication store calls that failed; the record waits and is tried again.");
 
+    private static readonly Counter<long> PossibleDuplicates = Meter.CreateCounter<long>(
+        "reliablekafka.consumer.possible_duplicates", "{record}", "Handled records whose deduplication claim another owner had taken over (its lease expired) before the completion was recorded: that owner may have handled them too.");
+
+    public static void PossibleDuplicate(string consumer, string group, TopicPartition partition) => Add(PossibleDuplicates, consumer, group, partition);
+
     public static void DuplicateSuppressed(string consumer, string group, TopicPartition partition) => Add(DuplicatesSuppressed, consumer, group, partition);
 
     public static void DeduplicationStoreFailed(string consumer, string group, TopicPartition partition) => Add(DeduplicationStoreFailures, consumer, group, partition);

@@ -79,7 +79,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2016, Level = LogLevel.Warning, Message = "Consumer {Consumer}: leaving the group failed: {Reason}")]
     public static partial void CloseFailed(ILogger logger, string consumer, string reason);
 
-    [LoggerMessage(EventId = 2017, Level = LogLevel.Information, Message = "Consumer {Consumer} stopping: waiting up to {TimeoutMs} ms for running handlers, then committing and leaving the group")]
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Information, Message = "Consumer {Consumer} stopping within {TimeoutMs} ms: waiting for running handlers, then committing and leaving the group")]
     public static partial void ConsumerStopping(ILogger logger, string consumer, long timeoutMs);
 
     [LoggerMessage(EventId = 2018, Level = LogLevel.Warning, Message = "Consumer {Consumer}: committing offsets before handling failed ({Reason}); the records are fetched again and not handled until their offsets are committed")]
@@ -130,7 +130,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2034, Level = LogLevel.Error, Message = "Consumer {Consumer}: the deduplication store failed while processing {Topic} [{Partition}] @{Offset} ({Reason}); the record stays unfinished and uncommitted, and is tried again in {PauseMs} ms")]
     public static partial void DeduplicationStoreFailed(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string reason);
 
-    [LoggerMessage(EventId = 2035, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) lost its claim: it expired (the store was unreachable for longer than Deduplication:LeaseDuration) and another owner took the record over, which may handle it too")]
+    [LoggerMessage(EventId = 2035, Level = LogLevel.Error, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} (message id {MessageId}) was handled, but its claim had expired and another owner had taken it over before the completion was recorded: that owner may handle it too (a possible duplicate effect; Deduplication:LeaseDuration is shorter than the store was unreachable or slow)")]
     public static partial void ClaimLost(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
 
     [LoggerMessage(EventId = 2036, Level = LogLevel.Warning, Message = "Consumer {Consumer}: releasing the claim on {Topic} [{Partition}] @{Offset} failed ({Reason}); the record is claimable again when its lease expires")]
@@ -139,7 +139,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 2039, Level = LogLevel.Warning, Message = "Consumer {Consumer}: renewing the claim on {Topic} [{Partition}] @{Offset} failed ({Reason}); if the store stays down, the claim expires and another member may take the record over")]
     public static partial void ClaimRenewalFailed(ILogger logger, string consumer, string topic, int partition, long offset, string reason);
 
-    [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} was already in the dead-letter topic (written by a member that crashed before recording it); it is not written again")]
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} was already in the dead-letter topic (an earlier write happened: a member crashed before recording it, or its acknowledgement was lost); it is not written again")]
     public static partial void DeadLetterFoundWritten(ILogger logger, string consumer, string topic, int partition, long offset);
 
     [LoggerMessage(EventId = 2041, Level = LogLevel.Critical, Message = "Consumer {Consumer} failed and stops ({ExceptionType}: {Reason}); it leaves its group without committing, and records not committed before are handled again by the partitions' next owner")]
@@ -147,6 +147,18 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "Consumer {Consumer}: leaving the group did not finish within {TimeoutMs} ms; the Kafka client is left behind and the group notices when the session times out")]
     public static partial void CloseTimedOut(ILogger logger, string consumer, long timeoutMs);
+
+    [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the brokers refused the commit metadata of {Topic} [{Partition}] ({Length} characters; see the brokers' offset.metadata.max.bytes); commits now carry at most {Limit} characters of it, so records that finished beyond a committed offset may be handled again after a restart or a rebalance")]
+    private static partial void MetadataTooLargeCore(ILogger logger, string consumer, string topic, int partition, int length, int limit);
+
+    [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "Consumer {Consumer}: the claim on {Topic} [{Partition}] @{Offset} (message id {MessageId}) could not be renewed while its handler runs: it expired and another owner may have taken it over; if so, its completion reports a possible duplicate")]
+    public static partial void ClaimNotRenewed(ILogger logger, string consumer, string topic, int partition, long offset, string messageId);
+
+    [LoggerMessage(EventId = 2045, Level = LogLevel.Warning, Message = "Consumer {Consumer}: no time was left to commit ({Reason}, budget {BudgetMs} ms); records finished since the last commit will be processed again by the partitions' next owner")]
+    public static partial void CommitSkipped(ILogger logger, string consumer, string reason, long budgetMs);
+
+    [LoggerMessage(EventId = 2046, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] fetched nothing for {ElapsedMs} ms although records wait and the consumer neither holds nor pauses it; it is resumed and sought to its position again")]
+    private static partial void PartitionStalledCore(ILogger logger, string consumer, string topic, int partition, long elapsedMs);
 
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
@@ -160,6 +172,12 @@ internal static partial class Log
     // Wrappers: format collections and configurations only when the level is enabled. Every call below is
     // guarded by IsEnabled; CA1873 does not see guards around static [LoggerMessage] methods (dotnet/sdk#50893).
 #pragma warning disable CA1873
+    public static void PartitionStalled(ILogger logger, string consumer, TopicPartition partition, long elapsedMs) =>
+        PartitionStalledCore(logger, consumer, partition.Topic, partition.Partition.Value, elapsedMs);
+
+    public static void MetadataTooLarge(ILogger logger, string consumer, TopicPartition partition, int length, int limit) =>
+        MetadataTooLargeCore(logger, consumer, partition.Topic, partition.Partition.Value, length, limit);
+
     public static void ConsumerFailed(ILogger logger, string consumer, Exception exception)
     {
         if (logger.IsEnabled(LogLevel.Critical))

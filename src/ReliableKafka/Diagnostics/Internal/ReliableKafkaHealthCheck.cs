@@ -7,7 +7,9 @@ namespace ReliableKafka.Diagnostics.Internal;
 /// <summary>
 /// Reports every consumer: unhealthy when it is not running (not started yet, stopped by a fatal error or by
 /// <see cref="FailurePolicy.StopConsumer"/>); degraded when failed records wait for a dead-letter write that keeps
-/// failing, when records wait for a deduplication store that keeps failing, or when partitions are stopped by a failed record (<see cref="FailurePolicy.PausePartition"/>).
+/// failing, when records wait for a deduplication store that keeps failing, when partitions are stopped by a failed record
+/// (<see cref="FailurePolicy.PausePartition"/>), when an assigned partition fetches nothing although records wait, or
+/// when records were handled after their deduplication claim was taken over (possible duplicates).
 /// </summary>
 internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hostedServices) : IHealthCheck
 {
@@ -64,6 +66,17 @@ internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hoste
         if (failed.Count > 0)
         {
             issues.Add($"stopped by failed records: {string.Join(", ", failed.Select(f => $"{f.Key.Topic} [{f.Key.Partition.Value}] ({f.Value.GetType().Name}: {f.Value.Message})"))}");
+        }
+
+        var notFetching = engine.StalledPartitions;
+        if (notFetching.Count > 0)
+        {
+            issues.Add($"not fetching although records wait: {string.Join(", ", notFetching.Select(s => FormattableString.Invariant($"{s.Key.Topic} [{s.Key.Partition.Value}] since {s.Value:O}")))}");
+        }
+
+        if (engine.PossibleDuplicates is > 0 and var duplicates)
+        {
+            issues.Add($"{duplicates} record(s) were handled after their deduplication claim had been taken over by another member (possible duplicate effects; see event 2035)");
         }
 
         return issues.Count == 0 ? (HealthStatus.Healthy, "running") : (HealthStatus.Degraded, string.Join("; ", issues));

@@ -114,20 +114,23 @@ internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options,
 
             if (batch.Count >= request.BatchSize)
             {
-                redriven += Acknowledge(consumer, batch, readUpTo);
+                redriven += Acknowledge(consumer, batch, readUpTo, cancellationToken);
             }
         }
 
-        redriven += Acknowledge(consumer, batch, readUpTo);
+        redriven += Acknowledge(consumer, batch, readUpTo, cancellationToken);
         Log.Redriven(_logger, request.DeadLetterTopic, request.EffectiveGroupId, redriven, passedOver);
         return new RedriveResult(redriven, passedOver);
     }
 
-    /// <summary>Waits for the batch's acknowledgements, then commits how far the dead-letter topic was read; returns the batch's size.</summary>
-    private static int Acknowledge(IConsumer<byte[]?, byte[]?> consumer, List<Task<DeliveryResult<byte[]?, byte[]?>>> batch, Dictionary<TopicPartition, long> readUpTo)
+    /// <summary>
+    /// Waits for the batch's acknowledgements, then commits how far the dead-letter topic was read; returns the batch's
+    /// size. A failed send, or cancellation, throws here, before the commit: the batch is read (and sent) again by the
+    /// next redrive, and its copies keep their message ids, so an idempotent consumer handles each once.
+    /// </summary>
+    private static int Acknowledge(IConsumer<byte[]?, byte[]?> consumer, List<Task<DeliveryResult<byte[]?, byte[]?>>> batch, Dictionary<TopicPartition, long> readUpTo, CancellationToken cancellationToken)
     {
-        // A failed send throws here, before the commit: the batch is read (and sent) again by the next redrive.
-        Task.WhenAll(batch).GetAwaiter().GetResult();
+        Task.WhenAll(batch).WaitAsync(cancellationToken).GetAwaiter().GetResult();
         if (readUpTo.Count > 0)
         {
             consumer.Commit(readUpTo.Select(r => new TopicPartitionOffset(r.Key, r.Value)));

@@ -16,12 +16,17 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     /// <summary>The prefix of the diagnostic headers (<see cref="ReliableKafkaHeaders"/>).</summary>
     public const string HeaderPrefix = "reliablekafka-dlt-";
 
+    // How long reading the dead-letter topic may take before the look-up counts as failed (and is tried again).
+    private static readonly TimeSpan LookupTimeout = TimeSpan.FromMinutes(2);
+
     private readonly DeadLetterOptions _options;
     private readonly string _groupId;
     private readonly TimeProvider _time;
-    private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer;
+    private readonly object _gate = new();
     private readonly KafkaClientConfig _producerConfig;
     private readonly ILogger _librdkafkaLogger;
+    private IProducer<byte[]?, byte[]?>? _producer;
+    private bool _disposed;
 
     // Connection and security settings a reader of the dead-letter topic shares with its producer.
     private static readonly string[] SharedPrefixes = ["bootstrap.servers", "security.", "sasl.", "ssl.", "client.", "socket.", "reconnect.", "broker.", "api.version", "metadata.", "topic.metadata", "connections.max.idle.ms"];
@@ -33,11 +38,6 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         _options = options;
         _groupId = groupId;
         _time = time;
-        _producer = new Lazy<IProducer<byte[]?, byte[]?>>(
-            () => new ProducerBuilder<byte[]?, byte[]?>(producerConfig.Values)
-                .SetLogHandler((_, message) => Log.Librdkafka(librdkafkaLogger, message))
-                .Build(),
-            LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The settings of a consumer's dead-letter producer: the global ones, AtLeastOnce, and <see cref="DeadLetterOptions.WriteTimeout"/>.</summary>
@@ -55,8 +55,23 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             Value = record.Message.Value,
             Headers = DiagnosticHeaders(record, error, attempts),
         };
-        var result = await _producer.Value.ProduceAsync(_options.TopicFor(record.Topic), message, cancellationToken).ConfigureAwait(false);
+        var result = await Producer().ProduceAsync(_options.TopicFor(record.Topic), message, cancellationToken).ConfigureAwait(false);
         return result.TopicPartitionOffset;
+    }
+
+    /// <summary>
+    /// The producer, created on first use; never after <see cref="Dispose"/> (a handler abandoned at shutdown may still
+    /// fail and try to dead-letter its record: it gets an <see cref="ObjectDisposedException"/>, not a leaked client).
+    /// </summary>
+    private IProducer<byte[]?, byte[]?> Producer()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _producer ??= new ProducerBuilder<byte[]?, byte[]?>(_producerConfig.Values)
+                .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
+                .Build();
+        }
     }
 
     public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
@@ -64,10 +79,14 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
 
     public void Dispose()
     {
-        if (_producer.IsValueCreated)
+        IProducer<byte[]?, byte[]?>? producer;
+        lock (_gate)
         {
-            _producer.Value.Dispose();
+            _disposed = true;
+            producer = _producer;
         }
+
+        producer?.Dispose();
     }
 
     private bool Contains(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
@@ -82,31 +101,51 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             .Build();
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var timeout = TimeSpan.FromSeconds(10);
+        var deadline = _time.GetTimestamp();
         var partitions = admin.GetMetadata(topic, timeout).Topics.Single().Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).ToList();
-        var ends = partitions.ToDictionary(p => p.Partition.Value, p => consumer.QueryWatermarkOffsets(p, timeout).High.Value);
-        var pending = ends.Where(e => e.Value > 0).Select(e => e.Key).ToHashSet();
-        consumer.Assign(partitions.Where(p => pending.Contains(p.Partition.Value)).Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
-        var (originalTopic, originalPartition, originalOffset) = (
-            record.Topic, record.Partition.Value.ToString(CultureInfo.InvariantCulture), record.Offset.Value.ToString(CultureInfo.InvariantCulture));
-        while (pending.Count > 0)
+
+        // Only partitions that hold records (retention may have emptied a partition whose end offset is not 0), each read
+        // from its start to the end it has now.
+        var ranges = partitions.ToDictionary(p => p, p => consumer.QueryWatermarkOffsets(p, timeout));
+        var ends = ranges.Where(r => r.Value.High.Value > r.Value.Low.Value).ToDictionary(r => r.Key, r => r.Value.High.Value);
+        consumer.Assign(ends.Keys.Select(p => new TopicPartitionOffset(p, ranges[p].Low)));
+        var (originalTopic, originalPartition, originalOffset, originalTimestamp) = (
+            record.Topic,
+            record.Partition.Value.ToString(CultureInfo.InvariantCulture),
+            record.Offset.Value.ToString(CultureInfo.InvariantCulture),
+            record.Message.Timestamp.UnixTimestampMs.ToString(CultureInfo.InvariantCulture));
+        while (ends.Count > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (_time.GetElapsedTime(deadline) > LookupTimeout)
+            {
+                // No answer is no answer: the caller tries again later, and never writes meanwhile.
+                throw new TimeoutException($"Reading the dead-letter topic {topic} did not finish within {LookupTimeout.TotalSeconds:0} s.");
+            }
+
             if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is not { } found)
             {
+                // The end may be a transaction marker or a deleted record, which are never returned: the position tells.
+                foreach (var partition in ends.Keys.Where(p => consumer.Position(p).Value >= ends[p]).ToList())
+                {
+                    ends.Remove(partition);
+                }
+
                 continue;
             }
 
             if (Header(found, ReliableKafkaHeaders.DeadLetterConsumerGroup) == _groupId
                 && Header(found, ReliableKafkaHeaders.DeadLetterOriginalOffset) == originalOffset
                 && Header(found, ReliableKafkaHeaders.DeadLetterOriginalPartition) == originalPartition
-                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalTopic) == originalTopic)
+                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalTopic) == originalTopic
+                && Header(found, ReliableKafkaHeaders.DeadLetterOriginalTimestamp) == originalTimestamp)
             {
                 return true;
             }
 
-            if (found.Offset.Value + 1 >= ends[found.Partition.Value])
+            if (ends.TryGetValue(found.TopicPartition, out var end) && found.Offset.Value + 1 >= end)
             {
-                pending.Remove(found.Partition.Value);
+                ends.Remove(found.TopicPartition);
             }
         }
 

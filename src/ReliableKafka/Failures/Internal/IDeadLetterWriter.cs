@@ -13,8 +13,9 @@ internal interface IDeadLetterWriter : IDisposable
 
     /// <summary>
     /// Whether the dead-letter topic holds this record already, written for this consumer group (found by its
-    /// original topic, partition and offset): what a member that took over an interrupted write asks before writing.
-    /// Reads the whole topic; called only after a crash in the middle of a write.
+    /// original topic, partition, offset and timestamp): what a member asks before writing again when an earlier write
+    /// of the record may have happened (a member crashed in the middle of it, or a write of its own failed).
+    /// Reads the whole topic; called only on those failure paths.
     /// </summary>
     Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
 }

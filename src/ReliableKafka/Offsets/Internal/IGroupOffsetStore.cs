@@ -15,11 +15,32 @@ internal readonly record struct CommittedOffset(TopicPartition Partition, long O
 internal interface IGroupOffsetStore
 {
     /// <summary>
-    /// Commits synchronously. Throws <see cref="KafkaException"/> when the request failed and
+    /// Commits synchronously, waiting at most <paramref name="timeout"/> for the result. Throws <see cref="KafkaException"/>
+    /// when the request failed or timed out (<see cref="ErrorCode.Local_TimedOut"/>) and
     /// <see cref="TopicPartitionOffsetException"/> when some partitions failed, as Confluent's Commit does.
     /// </summary>
-    void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets);
+    void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets, TimeSpan timeout);
+
+    /// <summary>
+    /// Sends a commit without waiting for its result, which <see cref="IPendingCommit.TryComplete"/> then collects
+    /// without blocking. The poll thread so never waits for a coordinator that is slow or unreachable: it keeps serving
+    /// the group (rebalances) meanwhile. Dispose the pending commit before the consumer.
+    /// </summary>
+    IPendingCommit BeginCommit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets);
 
     /// <summary>Reads the group's committed offsets and metadata; throws <see cref="KafkaException"/> on failure.</summary>
     IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout);
+}
+
+/// <summary>A commit sent by <see cref="IGroupOffsetStore.BeginCommit"/> whose result has not been collected yet.</summary>
+internal interface IPendingCommit : IDisposable
+{
+    /// <summary>Gets the offsets the commit carries.</summary>
+    IReadOnlyList<OffsetCommit> Offsets { get; }
+
+    /// <summary>
+    /// Collects the result if it arrived, without waiting: false while it has not; true when the commit succeeded; throws
+    /// as <see cref="IGroupOffsetStore.Commit"/> does when it failed.
+    /// </summary>
+    bool TryComplete();
 }

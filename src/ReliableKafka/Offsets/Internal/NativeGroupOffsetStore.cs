@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using Confluent.Kafka;
@@ -12,99 +11,133 @@ namespace ReliableKafka.Offsets.Internal;
 /// Confluent.Kafka commits.
 /// </summary>
 /// <remarks>
-/// Confluent.Kafka does not expose the native handle publicly; it is read from its Handle with reflection
-/// (Confluent.Kafka's version is pinned; a startup check fails loudly if the member moves). The handle is
-/// reference-counted for the duration of each call, so a concurrent dispose cannot free it underneath.
+/// Confluent.Kafka does not expose the native handle publicly (<see cref="ClientHandle"/>). The handle is
+/// reference-counted for the duration of each call, and while a commit sent by <see cref="BeginCommit"/> is pending.
 /// </remarks>
 internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
 {
     private const string Library = LibrdkafkaLibrary.Name;
 
-    private static readonly PropertyInfo HandleProperty =
-        typeof(Handle).GetProperty("LibrdkafkaHandle", BindingFlags.Instance | BindingFlags.NonPublic)
-        ?? throw new InvalidOperationException(
-            "Confluent.Kafka's Handle has no LibrdkafkaHandle property: this Confluent.Kafka version is not supported by ReliableKafka's offset store.");
-
     static NativeGroupOffsetStore() => LibrdkafkaLibrary.EnsureResolver();
 
     public static NativeGroupOffsetStore Instance { get; } = new();
 
-    public void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets)
+    public void Commit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets, TimeSpan timeout)
     {
-        var buffers = new List<IntPtr>();
-        UseHandle(consumer, rk =>
+        using var pending = (PendingCommit)BeginCommit(consumer, offsets);
+        var deadline = Environment.TickCount64 + (long)Math.Max(1, timeout.TotalMilliseconds);
+        while (!pending.Wait((int)Math.Max(0, deadline - Environment.TickCount64)))
         {
-            var list = ListNew(offsets.Count);
-            try
+            if (Environment.TickCount64 >= deadline)
             {
-                foreach (var commit in offsets)
-                {
-                    var element = ListAdd(list, commit.Partition.Topic, commit.Partition.Partition.Value);
-                    element->Offset = commit.Offset;
-                    if (commit.LeaderEpoch is { } epoch)
-                    {
-                        SetLeaderEpoch(element, epoch);
-                    }
-
-                    if (commit.Metadata is { } metadata)
-                    {
-                        var bytes = Encoding.UTF8.GetBytes(metadata);
-                        var buffer = Marshal.AllocHGlobal(bytes.Length);
-                        buffers.Add(buffer);
-                        Marshal.Copy(bytes, 0, buffer, bytes.Length);
-                        element->Metadata = buffer;
-                        element->MetadataSize = (nuint)bytes.Length;
-                    }
-                }
-
-                CommitAndWait(rk, list, offsets);
+                // The result, when it comes, goes to a queue nobody reads; the next commit says the same again.
+                throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"The offset commit did not complete within {timeout.TotalMilliseconds:0} ms."));
             }
-            finally
-            {
-                for (var i = 0; i < list->Count; i++)
-                {
-                    // Ours, not librdkafka's: keep its destroy from freeing them.
-                    list->Elements[i].Metadata = IntPtr.Zero;
-                    list->Elements[i].MetadataSize = 0;
-                }
-
-                ListDestroy(list);
-                buffers.ForEach(Marshal.FreeHGlobal);
-            }
-        });
+        }
     }
 
-    /// <summary>
-    /// Commits through a queue of its own and waits at most <see cref="CommitTimeout"/> for the result. librdkafka's
-    /// synchronous commit waits without a limit, and while the group has no coordinator it keeps the request until
-    /// it finds one, which would block the poll thread (no polling, no shutdown) for as long.
-    /// </summary>
-    private static void CommitAndWait(IntPtr rk, TopicPartitionList* list, IReadOnlyList<OffsetCommit> offsets)
+    public IPendingCommit BeginCommit(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<OffsetCommit> offsets)
     {
-        var queue = QueueNew(rk);
+        var handle = ClientHandle.Of(consumer);
+        var added = false;
+        handle.DangerousAddRef(ref added);
         try
         {
+            // The client stays alive (Confluent's dispose is deferred) until the pending commit is disposed.
+            var rk = handle.DangerousGetHandle();
+            var queue = QueueNew(rk);
+            try
+            {
+                Send(rk, queue, offsets);
+                return new PendingCommit(handle, queue, offsets);
+            }
+            catch
+            {
+                QueueDestroy(queue);
+                throw;
+            }
+        }
+        catch
+        {
+            handle.DangerousRelease();
+            throw;
+        }
+    }
+
+    /// <summary>Sends the commit to librdkafka, which replies on <paramref name="queue"/>.</summary>
+    private static void Send(IntPtr rk, IntPtr queue, IReadOnlyList<OffsetCommit> offsets)
+    {
+        var buffers = new List<IntPtr>();
+        var list = ListNew(offsets.Count);
+        try
+        {
+            foreach (var commit in offsets)
+            {
+                var element = ListAdd(list, commit.Partition.Topic, commit.Partition.Partition.Value);
+                element->Offset = commit.Offset;
+                if (commit.LeaderEpoch is { } epoch)
+                {
+                    SetLeaderEpoch(element, epoch);
+                }
+
+                if (commit.Metadata is { } metadata)
+                {
+                    var bytes = Encoding.UTF8.GetBytes(metadata);
+                    var buffer = Marshal.AllocHGlobal(bytes.Length);
+                    buffers.Add(buffer);
+                    Marshal.Copy(bytes, 0, buffer, bytes.Length);
+                    element->Metadata = buffer;
+                    element->MetadataSize = (nuint)bytes.Length;
+                }
+            }
+
             // The request takes a copy of the list (metadata included): our buffers are free once this returns.
             var error = (ErrorCode)RdKafkaCommitQueue(rk, list, queue, IntPtr.Zero, IntPtr.Zero);
             if (error != ErrorCode.NoError)
             {
                 throw new KafkaException(error);
             }
+        }
+        finally
+        {
+            for (var i = 0; i < list->Count; i++)
+            {
+                // Ours, not librdkafka's: keep its destroy from freeing them.
+                list->Elements[i].Metadata = IntPtr.Zero;
+                list->Elements[i].MetadataSize = 0;
+            }
 
-            var deadline = Environment.TickCount64 + (long)CommitTimeout.TotalMilliseconds;
+            ListDestroy(list);
+            buffers.ForEach(Marshal.FreeHGlobal);
+        }
+    }
+
+    /// <summary>A commit in flight: its reply queue, and a reference on the client that keeps it alive.</summary>
+    private sealed class PendingCommit(SafeHandle handle, IntPtr queue, IReadOnlyList<OffsetCommit> offsets) : IPendingCommit
+    {
+        private bool _done;
+        private bool _disposed;
+
+        public IReadOnlyList<OffsetCommit> Offsets { get; } = offsets;
+
+        public bool TryComplete() => Wait(0);
+
+        /// <summary>Waits up to <paramref name="timeoutMs"/> for the result; see <see cref="IPendingCommit.TryComplete"/>.</summary>
+        public bool Wait(int timeoutMs)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_done)
+            {
+                return true;
+            }
+
+            var deadline = Environment.TickCount64 + timeoutMs;
             while (true)
             {
-                var remaining = deadline - Environment.TickCount64;
-                if (remaining <= 0)
-                {
-                    // The result, when it comes, goes to a queue nobody reads; the next commit says the same again.
-                    throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"The offset commit did not complete within {CommitTimeout.TotalSeconds:0} s."));
-                }
-
-                var ev = QueuePoll(queue, (int)remaining);
+                var ev = QueuePoll(queue, (int)Math.Max(0, deadline - Environment.TickCount64));
                 if (ev == IntPtr.Zero)
                 {
-                    continue;
+                    return false;
                 }
 
                 try
@@ -114,8 +147,9 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                         continue;
                     }
 
-                    ThrowIfFailed((ErrorCode)EventError(ev), EventTopicPartitionList(ev), offsets);
-                    return;
+                    _done = true;
+                    ThrowIfFailed((ErrorCode)EventError(ev), EventTopicPartitionList(ev), Offsets);
+                    return true;
                 }
                 finally
                 {
@@ -123,27 +157,39 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                 }
             }
         }
-        finally
+
+        public void Dispose()
         {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+
+            // A result that comes later goes to a queue nobody reads any more.
             QueueDestroy(queue);
+            handle.DangerousRelease();
         }
     }
 
+    /// <summary>
+    /// Reads the result list. librdkafka sorts a commit's partitions by topic and partition before sending and returns
+    /// the sorted list, so results are matched to the request by topic and partition, never by position.
+    /// </summary>
     private static void ThrowIfFailed(ErrorCode error, TopicPartitionList* result, IReadOnlyList<OffsetCommit> offsets)
     {
-        var results = new List<TopicPartitionOffsetError>(offsets.Count);
-        var failed = false;
-        for (var i = 0; result is not null && i < result->Count && i < offsets.Count; i++)
+        var returned = new Dictionary<TopicPartition, ErrorCode>(offsets.Count);
+        for (var i = 0; result is not null && i < result->Count; i++)
         {
             var element = &result->Elements[i];
-            var code = (ErrorCode)element->Err;
-            failed |= code != ErrorCode.NoError;
-            results.Add(new TopicPartitionOffsetError(offsets[i].Partition, element->Offset, new Error(code), null));
+            var topic = Marshal.PtrToStringUTF8(element->Topic) ?? string.Empty;
+            returned[new TopicPartition(topic, element->Partition)] = (ErrorCode)element->Err;
         }
 
-        if (failed)
+        if (MatchResults(offsets, returned, error) is { } failed)
         {
-            throw new TopicPartitionOffsetException(results);
+            throw failed;
         }
 
         if (error != ErrorCode.NoError)
@@ -152,10 +198,28 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
         }
     }
 
+    /// <summary>
+    /// The per-partition outcome of a commit, in request order: each partition's own error, or the request's error when
+    /// the result does not name it. Null when no partition failed.
+    /// </summary>
+    internal static TopicPartitionOffsetException? MatchResults(IReadOnlyList<OffsetCommit> offsets, IReadOnlyDictionary<TopicPartition, ErrorCode> returned, ErrorCode requestError)
+    {
+        var results = new List<TopicPartitionOffsetError>(offsets.Count);
+        var failed = false;
+        foreach (var commit in offsets)
+        {
+            var code = returned.TryGetValue(commit.Partition, out var own) ? own : requestError;
+            failed |= code != ErrorCode.NoError;
+            results.Add(new TopicPartitionOffsetError(commit.Partition, commit.Offset, new Error(code)));
+        }
+
+        return failed && returned.Count > 0 ? new TopicPartitionOffsetException(results) : null;
+    }
+
     public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout)
     {
         var result = new List<CommittedOffset>(partitions.Count);
-        UseHandle(consumer, rk =>
+        ClientHandle.Use(consumer, rk =>
         {
             var list = ListNew(partitions.Count);
             try
@@ -186,25 +250,6 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
             }
         });
         return result;
-    }
-
-    private static void UseHandle(IConsumer<byte[]?, byte[]?> consumer, Action<IntPtr> use)
-    {
-        var handle = (SafeHandle)(HandleProperty.GetValue(consumer.Handle)
-            ?? throw new InvalidOperationException("The consumer has no librdkafka handle."));
-        var added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            use(handle.DangerousGetHandle());
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -243,8 +288,6 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
     /// <summary>rdkafka.h: RD_KAFKA_EVENT_OFFSET_COMMIT.</summary>
     private const int OffsetCommitEvent = 0x20;
 
-    /// <summary>How long a commit may take before it counts as failed (and is tried again later).</summary>
-    internal static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
 
     [LibraryImport(Library, EntryPoint = "rd_kafka_commit_queue")]
     private static partial int RdKafkaCommitQueue(IntPtr rk, TopicPartitionList* offsets, IntPtr queue, IntPtr callback, IntPtr opaque);

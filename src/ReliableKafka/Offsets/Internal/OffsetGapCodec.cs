@@ -50,6 +50,44 @@ internal static class OffsetGapCodec
         return Prefix + Convert.ToBase64String(payload);
     }
 
+    /// <summary>
+    /// Encodes as many of the finished offsets as fit in <paramref name="maxLength"/> characters, the lowest first;
+    /// null when none fits (or none finished). Leaving finished offsets out is always safe: those records are handled
+    /// again after a restart, nothing is skipped that did not finish.
+    /// </summary>
+    public static string? EncodeWithin(long watermark, IReadOnlyList<long> finished, int maxLength)
+    {
+        var all = Encode(watermark, finished);
+        if (all is null || all.Length <= maxLength)
+        {
+            return all;
+        }
+
+        // The encoded length never shrinks as offsets are added (both encodings grow with the span or the runs), so
+        // the longest prefix that fits is found by bisection.
+        string? best = null;
+        int low = 1, high = finished.Count - 1;
+        while (low <= high)
+        {
+            var count = low + ((high - low) / 2);
+            var encoded = Encode(watermark, Prefix(finished, count))!;
+            if (encoded.Length <= maxLength)
+            {
+                best = encoded;
+                low = count + 1;
+            }
+            else
+            {
+                high = count - 1;
+            }
+        }
+
+        return best;
+
+        static IReadOnlyList<long> Prefix(IReadOnlyList<long> offsets, int count) =>
+            offsets is List<long> list ? list.GetRange(0, count) : [.. offsets.Take(count)];
+    }
+
     /// <summary>Decodes metadata written by <see cref="Encode"/>; returns false (with the reason) for anything else.</summary>
     public static bool TryDecode(string? metadata, out long watermark, out long[] finished, out string? error)
     {

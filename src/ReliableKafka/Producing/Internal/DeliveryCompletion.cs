@@ -26,6 +26,9 @@ internal sealed class DeliveryCompletion : TaskCompletionSource<ProduceResult>
 
     public Action<DeliveryReport<byte[]?, byte[]?>> Handler { get; }
 
+    /// <summary>Ends the cancellation registration of a message that was never queued (its Produce call threw).</summary>
+    public void Abandon() => _cancellation.Dispose();
+
     private void OnDelivery(DeliveryReport<byte[]?, byte[]?> report)
     {
         _cancellation.Dispose();

@@ -16,6 +16,10 @@ internal sealed class ProducerClient : IDisposable
     private readonly TimeSpan _flushTimeout;
     private Error? _fatalError;
     private int _disposed;
+    private int _producing;
+
+    // How long disposal waits for the delivery reports of purged messages (they come at once; a poll cycle at most).
+    private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(5);
 
     public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, ILogger librdkafkaLogger)
     {
@@ -39,16 +43,28 @@ internal sealed class ProducerClient : IDisposable
     /// <summary>Gets a value indicating whether messages get a message-id header.</summary>
     public bool MessageIdHeader { get; }
 
-    /// <summary>Gets the producer, or throws the fatal error that made it unusable.</summary>
-    public IProducer<byte[]?, byte[]?> GetProducer(string topic)
+    /// <summary>
+    /// Queues a message; <paramref name="handler"/> gets its delivery report. Throws the fatal error that made the
+    /// producer unusable, or <see cref="ObjectDisposedException"/> once disposal began: a message is either queued
+    /// before the disposal purges the queue (so its report comes, with a purge error at worst) or refused.
+    /// </summary>
+    public void Produce(string topic, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>> handler)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (Volatile.Read(ref _fatalError) is { } fatal)
+        Interlocked.Increment(ref _producing);
+        try
         {
-            throw new ReliableKafkaProduceException(fatal, topic, messageId: null, innerException: null);
-        }
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            if (Volatile.Read(ref _fatalError) is { } fatal)
+            {
+                throw new ReliableKafkaProduceException(fatal, topic, messageId: null, innerException: null);
+            }
 
-        return _producer;
+            _producer.Produce(topic, message, handler);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _producing);
+        }
     }
 
     /// <summary>Waits until every message produced so far is delivered or failed, for at most the flush timeout.</summary>
@@ -62,6 +78,12 @@ internal sealed class ProducerClient : IDisposable
             },
             CancellationToken.None);
 
+    /// <summary>
+    /// Refuses new messages, waits up to the flush timeout for those in flight, then purges what is left (queued and
+    /// in flight) so that every pending ProduceAsync completes, with a purge error (<see cref="ErrorCode.Local_PurgeQueue"/>
+    /// or <see cref="ErrorCode.Local_PurgeInflight"/>: an in-flight message may still have been written), and only then
+    /// disposes the Confluent producer, which would otherwise drop their delivery reports.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -69,10 +91,27 @@ internal sealed class ProducerClient : IDisposable
             return;
         }
 
+        // Produce calls that passed the check are about to queue their message: let them, so the purge sees it.
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _producing) != 0)
+        {
+            spin.SpinOnce();
+        }
+
         try
         {
             using var timeout = new CancellationTokenSource(_flushTimeout);
-            Flush(timeout.Token);
+            if (Flush(timeout.Token) > 0)
+            {
+                ProducerPurge.All(_producer);
+
+                // The purged messages' delivery reports are served by the producer's poll thread.
+                _producer.Flush(PurgeReportTimeout);
+            }
+        }
+        catch (KafkaException e)
+        {
+            Log.ProducerError(_logger, Name, e.Error.Code, e.Error.Reason);
         }
         finally
         {
@@ -80,7 +119,8 @@ internal sealed class ProducerClient : IDisposable
         }
     }
 
-    private void Flush(CancellationToken cancellationToken)
+    /// <summary>Waits until every message is delivered or failed, or the token fires; returns how many are left.</summary>
+    private int Flush(CancellationToken cancellationToken)
     {
         var remaining = 0;
         try
@@ -97,6 +137,8 @@ internal sealed class ProducerClient : IDisposable
         {
             Log.ProducerFlushIncomplete(_logger, Name, remaining, (long)_flushTimeout.TotalMilliseconds);
         }
+
+        return remaining;
     }
 
     private void OnError(Error error)

@@ -24,11 +24,16 @@ internal sealed class ReliableProducer<TKey, TValue>(
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ArgumentNullException.ThrowIfNull(message);
 
+        // A cancelled call sends nothing (once sent, a message cannot be taken back: cancelling later only stops the waiting).
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<ProduceResult>(cancellationToken);
+        }
+
         byte[]? messageId = null;
         try
         {
             var client = _client ??= registry.Get(Name);
-            var producer = client.GetProducer(topic);
             Headers? headers;
             if (client.MessageIdHeader)
             {
@@ -51,7 +56,17 @@ internal sealed class ReliableProducer<TKey, TValue>(
 
             // Confluent's callback API with our own completion costs less per message than its ProduceAsync.
             var completion = new DeliveryCompletion(topic, messageId, cancellationToken);
-            producer.Produce(topic, raw, completion.Handler);
+            try
+            {
+                client.Produce(topic, raw, completion.Handler);
+            }
+            catch
+            {
+                // Not queued: no delivery report will come to end the cancellation registration.
+                completion.Abandon();
+                throw;
+            }
+
             return completion.Task;
         }
         catch (ProduceException<byte[]?, byte[]?> e)
@@ -64,6 +79,11 @@ internal sealed class ReliableProducer<TKey, TValue>(
         }
         catch (ReliableKafkaProduceException e)
         {
+            return Task.FromException<ProduceResult>(e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            // The host is stopping (the producer was disposed with the container): a failed task, never a hanging one.
             return Task.FromException<ProduceResult>(e);
         }
     }

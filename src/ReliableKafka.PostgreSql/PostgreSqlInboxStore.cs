@@ -70,6 +70,13 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
     {
         public async ValueTask<bool> CompleteAsync(CancellationToken cancellationToken = default)
         {
+            if (transaction.Connection is null)
+            {
+                // Npgsql forgets the connection of a transaction that was committed or rolled back.
+                throw new HandlerTransactionException(
+                    "The handler committed or rolled back the inbox transaction itself; the consumer commits it with the record's completion, so a handler must not. The attempt failed.");
+            }
+
             try
             {
                 if (!await table.CompleteAsync(key, owner, connection, transaction, cancellationToken).ConfigureAwait(false))
@@ -86,17 +93,23 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
                 throw new HandlerTransactionException(
                     $"The handler's transaction cannot be committed ({e.SqlState}: {e.MessageText}); the handler's writes are rolled back and the attempt failed.", e);
             }
+            catch (InvalidOperationException e) when (connection.State == System.Data.ConnectionState.Open)
+            {
+                // The connection is fine but the handler left it unusable (a reader still open, a command in progress).
+                throw new HandlerTransactionException($"The handler left the inbox connection in use ({e.Message}); the attempt failed.", e);
+            }
         }
 
         /// <summary>
-        /// Errors that the handler's own writes cause, the same way on every attempt: data exceptions (class 22),
-        /// integrity constraint violations (class 23, e.g. a deferred constraint checked at commit), and a transaction
-        /// the handler left aborted (25P02). Connection and server errors are the store's.
+        /// Errors of the handler's transaction itself: data exceptions (class 22), integrity constraint violations
+        /// (class 23, e.g. a deferred constraint checked at commit), a transaction the handler left aborted (25P02), and
+        /// a serialization failure or deadlock at commit (40001, 40P01), which another attempt may get past. Connection
+        /// and server errors are the store's.
         /// </summary>
         private static bool IsHandlersFault(string sqlState) =>
             sqlState.StartsWith("22", StringComparison.Ordinal)
             || sqlState.StartsWith("23", StringComparison.Ordinal)
-            || sqlState == PostgresErrorCodes.InFailedSqlTransaction;
+            || sqlState is PostgresErrorCodes.InFailedSqlTransaction or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected;
 
         public async ValueTask DisposeAsync()
         {

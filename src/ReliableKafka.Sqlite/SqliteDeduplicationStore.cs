@@ -47,7 +47,7 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     public ValueTask<ClaimResult> ClaimAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default)
     {
         key = StoredMessageId.Of(key);
-        return BatchedClaim.WaitAsync(_claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken);
+        return BatchedClaim.WaitAsync(_claims.RunAsync((key, owner, lease)), () => ReleaseStoredAsync(key, owner, CancellationToken.None), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -72,9 +72,12 @@ public sealed class SqliteDeduplicationStore : IDeduplicationStore, IDisposable,
     }
 
     /// <inheritdoc/>
-    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default)
+    public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
+        ReleaseStoredAsync(StoredMessageId.Of(key), owner, cancellationToken);
+
+    /// <summary>Releases a key already in its stored form (<see cref="StoredMessageId"/> is applied once, at the entry points).</summary>
+    private async ValueTask ReleaseStoredAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken)
     {
-        key = StoredMessageId.Of(key);
         await EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {

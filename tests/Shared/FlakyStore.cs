@@ -6,11 +6,19 @@ namespace ReliableKafka.TestSupport;
 internal sealed class FlakyStore(IDeduplicationStore inner) : IDeduplicationStore
 {
     private int _failCompletions;
+    private int _failReleases;
     private int _calls;
 
     public bool Down { get; set; }
 
     public int Calls => Volatile.Read(ref _calls);
+
+    /// <summary>Gets or sets how many of the next releases fail (after they may or may not have happened: here, not).</summary>
+    public int FailReleases
+    {
+        get => Volatile.Read(ref _failReleases);
+        set => Volatile.Write(ref _failReleases, value);
+    }
 
     public int FailCompletions
     {
@@ -44,6 +52,11 @@ internal sealed class FlakyStore(IDeduplicationStore inner) : IDeduplicationStor
     public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default)
     {
         Call();
+        if (Interlocked.Decrement(ref _failReleases) >= 0)
+        {
+            throw new TimeoutException("release timed out (injected)");
+        }
+
         return inner.ReleaseAsync(key, owner, cancellationToken);
     }
 

@@ -52,12 +52,9 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         DataSource = NpgsqlDataSource.Create(options.ConnectionString);
 
         // Renewals have connections of their own: a pool drained by inbox handlers or slow claims must not let leases lapse.
-        // A renewal waits at most RenewalLockTimeout for a row lock (a claim locked elsewhere, say by an inbox transaction
-        // whose commit stalls), so that one such row holds back no other claim's renewal for long.
         var renewal = new NpgsqlDataSourceBuilder(options.ConnectionString);
         renewal.ConnectionStringBuilder.MaxPoolSize = MaxRenewalsInFlight;
         renewal.ConnectionStringBuilder.MinPoolSize = 0;
-        renewal.ConnectionStringBuilder.Options = $"{renewal.ConnectionStringBuilder.Options} -c lock_timeout={(int)RenewalLockTimeout.TotalMilliseconds}".Trim();
         _renewalSource = renewal.Build();
         var table = QualifiedName(options);
         _claimSql = $"""
@@ -129,8 +126,15 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
 
     public NpgsqlDataSource DataSource { get; }
 
-    /// <summary>An error the server raised for a statement (one of its items may be the cause), not a lost connection.</summary>
-    private static bool RefusedItem(Exception e) => e is PostgresException;
+    /// <summary>
+    /// An error that one item of a batch can cause, so that the batch is tried again item by item: a data exception
+    /// (class 22, an id the database cannot store), a program limit (class 54, a key beyond the index row limit), a
+    /// lock not available in time (55P03, a renewal waiting behind one locked row). Outages and overload fail the
+    /// batch as a whole.
+    /// </summary>
+    private static bool RefusedItem(Exception e) =>
+        e is PostgresException { SqlState: var state }
+        && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("54", StringComparison.Ordinal) || state == PostgresErrorCodes.LockNotAvailable);
 
     public static string QualifiedName(PostgreSqlDeduplicationOptions options) => $"{options.Schema}.{options.TableName}";
 
@@ -153,7 +157,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         key = StoredMessageId.Of(key);
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         return await BatchedClaim.WaitAsync(
-            _claims.RunAsync((key, owner, lease)), () => ReleaseAsync(key, owner, CancellationToken.None), cancellationToken).ConfigureAwait(false);
+            _claims.RunAsync((key, owner, lease)), () => ReleaseStoredAsync(key, owner, CancellationToken.None), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Completes on its own through the batcher, or, with a connection, in the caller's transaction.</summary>
@@ -178,8 +182,12 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         await _renewals.RunAsync((StoredMessageId.Of(key), owner, lease)).WaitAsync(cancellationToken).ConfigureAwait(false);
 
     /// <summary>Releases an open claim of its owner, through the releases' batcher.</summary>
-    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken) =>
-        await _releases.RunAsync((StoredMessageId.Of(key), owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
+    public ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken) =>
+        ReleaseStoredAsync(StoredMessageId.Of(key), owner, cancellationToken);
+
+    /// <summary>Releases a key already in its stored form (<see cref="StoredMessageId"/> is applied once, at the entry points).</summary>
+    private async ValueTask ReleaseStoredAsync(DeduplicationKey stored, Guid owner, CancellationToken cancellationToken) =>
+        await _releases.RunAsync((stored, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
 
     public async ValueTask<long> PurgeAsync(CancellationToken cancellationToken)
     {
@@ -228,54 +236,73 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     }
 
     private Task<IReadOnlyList<bool>> CompleteBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken) =>
-        KeyedBatchAsync(DataSource, _completeBatchSql, batch, cancellationToken);
+        KeyedBatchAsync(DataSource, _completeBatchSql, batch, leases: null, cancellationToken);
 
-    /// <summary>Runs a statement over (scope, id, owner) arrays; true for each item whose row it returned.</summary>
-    private static async Task<IReadOnlyList<bool>> KeyedBatchAsync(NpgsqlDataSource source, string sql, IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken)
+    private Task<IReadOnlyList<bool>> ReleaseBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken) =>
+        KeyedBatchAsync(DataSource, _releaseBatchSql, batch, leases: null, cancellationToken);
+
+    /// <summary>
+    /// Renews in a transaction of its own that waits at most <see cref="RenewalLockTimeout"/> for a row lock (a claim
+    /// locked elsewhere, say by an inbox transaction whose commit stalls), so that one such row holds back no other
+    /// claim's renewal for long. SET LOCAL works through transaction-pooling proxies such as PgBouncer.
+    /// </summary>
+    private async Task<IReadOnlyList<bool>> RenewBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
     {
-        var command = source.CreateCommand(sql);
-        await using (command.ConfigureAwait(false))
+        var connection = await _renewalSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
         {
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.MessageId)] });
-            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. batch.Select(r => r.Owner)] });
-            var completed = new HashSet<DeduplicationKey>();
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
             {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                var timeout = new NpgsqlCommand($"SET LOCAL lock_timeout = {(int)RenewalLockTimeout.TotalMilliseconds}", connection, transaction);
+                await using (timeout.ConfigureAwait(false))
                 {
-                    completed.Add(new DeduplicationKey(reader.GetString(0), reader.GetString(1)));
+                    await timeout.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
-            }
 
-            return [.. batch.Select(r => completed.Contains(r.Key))];
+                var renewed = await KeyedBatchAsync(
+                    new NpgsqlCommand(_renewBatchSql, connection, transaction),
+                    [.. batch.Select(r => (r.Key, r.Owner))],
+                    [.. batch.Select(r => r.Lease)],
+                    cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return renewed;
+            }
         }
     }
 
-    private Task<IReadOnlyList<bool>> ReleaseBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, CancellationToken cancellationToken) =>
-        KeyedBatchAsync(DataSource, _releaseBatchSql, batch, cancellationToken);
+    /// <summary>
+    /// Runs a statement over (scope, id, owner) arrays, and a lease array when given; true for each item whose row it
+    /// returned.
+    /// </summary>
+    private static Task<IReadOnlyList<bool>> KeyedBatchAsync(
+        NpgsqlDataSource source, string sql, IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, TimeSpan[]? leases, CancellationToken cancellationToken) =>
+        KeyedBatchAsync(source.CreateCommand(sql), batch, leases, cancellationToken);
 
-    private async Task<IReadOnlyList<bool>> RenewBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<bool>> KeyedBatchAsync(
+        NpgsqlCommand command, IReadOnlyList<(DeduplicationKey Key, Guid Owner)> batch, TimeSpan[]? leases, CancellationToken cancellationToken)
     {
-        var command = _renewalSource.CreateCommand(_renewBatchSql);
         await using (command.ConfigureAwait(false))
         {
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.Scope)] });
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. batch.Select(r => r.Key.MessageId)] });
             command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. batch.Select(r => r.Owner)] });
-            command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = [.. batch.Select(r => r.Lease)], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval });
-            var renewed = new HashSet<DeduplicationKey>();
+            if (leases is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter<TimeSpan[]> { TypedValue = leases, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval });
+            }
+
+            var returned = new HashSet<DeduplicationKey>();
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    renewed.Add(new DeduplicationKey(reader.GetString(0), reader.GetString(1)));
+                    returned.Add(new DeduplicationKey(reader.GetString(0), reader.GetString(1)));
                 }
             }
 
-            return [.. batch.Select(r => renewed.Contains(r.Key))];
+            return [.. batch.Select(r => returned.Contains(r.Key))];
         }
     }
 

@@ -19,7 +19,7 @@ public interface IDeduplicationStore
     /// unknown, when its last lease expired without completion, or when <paramref name="owner"/> already holds it.
     /// </summary>
     /// <param name="key">The message.</param>
-    /// <param name="owner">Identifies this processing of the message (a new value for each delivery to a member).</param>
+    /// <param name="owner">Identifies this processing of the message (the consumer uses a new value for each attempt).</param>
     /// <param name="lease">How long the claim holds if it is neither completed nor released (a crashed owner's claim expires).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>Whether the caller holds the claim now, the message was processed before, or another owner holds it.</returns>

@@ -23,24 +23,9 @@ public sealed class ConsumerFailureTests(ITestOutputHelper output) : IDisposable
         var topic = _kafka.CreateTopic("assign-fails", 2);
         var group = TestKafka.Unique("group");
         var logs = new LogCapture();
-        var store = new FailingReadStore(new InvalidOperationException("injected: reading committed offsets blew up"));
-        using var host = TestHost.BuildConsumer(
-            output,
-            _kafka.BootstrapServers,
-            topic,
-            group,
-            _probe,
-            configureKafka: b =>
-            {
-                b.Services.AddSingleton<IGroupOffsetStore>(store);
-                b.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
-                b.Services.AddHealthChecks().AddReliableKafka();
-            },
-            logs: logs);
+        using var host = HostWith(new FailingReadStore(new InvalidOperationException("injected: reading committed offsets blew up")), topic, group, logs);
 
-        await host.StartAsync();
-        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
-        await Eventually.UntilAsync(() => service.ExecuteTask is { IsCompleted: true }, "the consumer's hosted service ends");
+        var service = await StartUntilTheServiceEndsAsync(host);
 
         service.ExecuteTask!.IsFaulted.Should().BeTrue("the failure is the service's outcome, so the host's BackgroundServiceExceptionBehavior applies");
         service.ExecuteTask.Exception!.InnerException.Should().BeOfType<InvalidOperationException>().Which.Message.Should().Contain("injected");
@@ -63,27 +48,36 @@ public sealed class ConsumerFailureTests(ITestOutputHelper output) : IDisposable
         }
 
         var logs = new LogCapture();
-        var store = new FailingCommitStore(new DllNotFoundException("injected: the native library is gone"));
-        using var host = TestHost.BuildConsumer(
-            output,
-            _kafka.BootstrapServers,
-            topic,
-            group,
-            _probe,
-            configureKafka: b =>
-            {
-                b.Services.AddSingleton<IGroupOffsetStore>(store);
-                b.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
-            },
-            logs: logs);
+        using var host = HostWith(new FailingCommitStore(new DllNotFoundException("injected: the native library is gone")), topic, group, logs);
 
-        await host.StartAsync();
-        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
-        await Eventually.UntilAsync(() => service.ExecuteTask is { IsCompleted: true }, "the consumer's hosted service ends");
+        var service = await StartUntilTheServiceEndsAsync(host);
 
         service.ExecuteTask!.Exception!.InnerException.Should().BeOfType<DllNotFoundException>();
         logs.Entries.Should().Contain(e => e.Level == LogLevel.Critical && e.Message.Contains("injected", StringComparison.Ordinal));
         await host.StopAsync();
+    }
+
+    /// <summary>A consumer whose offset store fails as given; the host ignores the failed service (the test looks at it).</summary>
+    private IHost HostWith(IGroupOffsetStore store, string topic, string group, LogCapture logs) => TestHost.BuildConsumer(
+        output,
+        _kafka.BootstrapServers,
+        topic,
+        group,
+        _probe,
+        configureKafka: b =>
+        {
+            b.Services.AddSingleton(store);
+            b.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
+            b.Services.AddHealthChecks().AddReliableKafka();
+        },
+        logs: logs);
+
+    private static async Task<BackgroundService> StartUntilTheServiceEndsAsync(IHost host)
+    {
+        await host.StartAsync();
+        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
+        await Eventually.UntilAsync(() => service.ExecuteTask is { IsCompleted: true }, "the consumer's hosted service ends");
+        return service;
     }
 
     private sealed class FailingReadStore(Exception error) : IGroupOffsetStore

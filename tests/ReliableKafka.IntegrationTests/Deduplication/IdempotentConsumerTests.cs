@@ -171,37 +171,25 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
         // The first member writes every row; record 7's handler then hangs before its transaction commits.
         var crashing = true;
         var hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        IHost Member(TimeSpan commitInterval) => TestHost.Build(output, services =>
-        {
-            services.AddSingleton(_probe);
-            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
-                .UsePostgreSqlDeduplication(o =>
-                {
-                    o.ConnectionString = options.ConnectionString;
-                    o.Schema = options.Schema;
-                    o.TableName = options.TableName;
-                    o.TransactionalInbox = true;
-                })
-                .AddConsumer<string, string, InboxHandler>("test", o =>
-                {
-                    o.GroupId = group;
-                    o.Topics.Add(topic);
-                    o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
-                    TestHost.FastGroup(o);
-                    o.CommitInterval = commitInterval;
-
-                    // A crash leaves record 7's claim behind (a killed process releases nothing): it expires.
-                    o.Deduplication.LeaseDuration = TimeSpan.FromSeconds(3);
-                });
-            services.AddSingleton(new InboxScript(effects, async (context, _, token) =>
+        IHost Member(TimeSpan commitInterval) => InboxHost(
+            options,
+            topic,
+            group,
+            new InboxScript(effects, async (context, _, token) =>
             {
                 if (crashing && context.Value == "7")
                 {
                     hanging.TrySetResult();
                     await Task.Delay(Timeout.Infinite, token);
                 }
-            }));
-        });
+            }),
+            o =>
+            {
+                o.CommitInterval = commitInterval;
+
+                // A crash leaves record 7's claim behind (a killed process releases nothing): it expires.
+                o.Deduplication.LeaseDuration = TimeSpan.FromSeconds(3);
+            });
 
         var first = Member(TimeSpan.FromHours(1));
         await first.StartAsync();
@@ -226,6 +214,7 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
     [Theory]
     [InlineData("handler swallows its own SQL error")]
     [InlineData("deferred unique constraint fails at commit")]
+    [InlineData("handler rolls back the transaction itself")]
     public async Task PostgreSqlInbox_TransactionFailsBecauseOfTheHandlersData_RetriedThenDeadLetteredNotTakenForAnOutage(string failure)
     {
         const int Count = 6;
@@ -239,29 +228,17 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
             ? $"CREATE SCHEMA IF NOT EXISTS {options.Schema}; CREATE TABLE {effects} (order_id text NOT NULL UNIQUE DEFERRABLE INITIALLY DEFERRED); INSERT INTO {effects} VALUES ('3')"
             : $"CREATE SCHEMA IF NOT EXISTS {options.Schema}; CREATE TABLE {effects} (order_id text NOT NULL)");
         await ProduceAsync(topic, Count);
-        using var host = TestHost.Build(output, services =>
-        {
-            services.AddSingleton(_probe);
-            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
-                .UsePostgreSqlDeduplication(o =>
-                {
-                    o.ConnectionString = options.ConnectionString;
-                    o.Schema = options.Schema;
-                    o.TableName = options.TableName;
-                    o.TransactionalInbox = true;
-                })
-                .AddConsumer<string, string, InboxHandler>("test", o =>
-                {
-                    o.GroupId = group;
-                    o.Topics.Add(topic);
-                    o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
-                    TestHost.FastGroup(o);
-                    o.Retry.MaxAttempts = 2;
-                    o.Retry.InitialDelay = TimeSpan.FromMilliseconds(10);
-                });
-            services.AddSingleton(new InboxScript(effects, async (context, inbox, token) =>
+        using var host = InboxHost(
+            options,
+            topic,
+            group,
+            new InboxScript(effects, async (context, inbox, token) =>
             {
-                if (!deferred && context.Value == "3")
+                if (failure.StartsWith("handler rolls back", StringComparison.Ordinal) && context.Value == "3")
+                {
+                    await inbox.Transaction.RollbackAsync(token);
+                }
+                else if (!deferred && context.Value == "3")
                 {
                     // The handler's own statement fails and it carries on: its transaction is aborted (25P02 at completion).
                     await using var bad = new NpgsqlCommand("SELECT 1 / 0", inbox.Connection, inbox.Transaction);
@@ -273,9 +250,13 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
                     {
                     }
                 }
-            }));
-            services.AddHealthChecks().AddReliableKafka();
-        });
+            }),
+            o =>
+            {
+                o.Retry.MaxAttempts = 2;
+                o.Retry.InitialDelay = TimeSpan.FromMilliseconds(10);
+            },
+            services => services.AddHealthChecks().AddReliableKafka());
 
         await host.StartAsync();
         await Eventually.UntilAsync(
@@ -326,6 +307,32 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
         await host.StopAsync();
         _probe.Handled.Should().HaveCount(10);
     }
+
+    /// <summary>A host with one consumer (<c>test</c>) deduplicating with the PostgreSQL store as a transactional inbox.</summary>
+    private IHost InboxHost(
+        PostgreSqlDeduplicationOptions options, string topic, string group, InboxScript script, Action<ConsumerOptions> configure, Action<IServiceCollection>? alsoAdd = null) =>
+        TestHost.Build(output, services =>
+        {
+            services.AddSingleton(_probe);
+            services.AddSingleton(script);
+            services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
+                .UsePostgreSqlDeduplication(o =>
+                {
+                    o.ConnectionString = options.ConnectionString;
+                    o.Schema = options.Schema;
+                    o.TableName = options.TableName;
+                    o.TransactionalInbox = true;
+                })
+                .AddConsumer<string, string, InboxHandler>("test", o =>
+                {
+                    o.GroupId = group;
+                    o.Topics.Add(topic);
+                    o.DeliveryGuarantee = DeliveryGuarantee.ExactlyOnce;
+                    TestHost.FastGroup(o);
+                    configure(o);
+                });
+            alsoAdd?.Invoke(services);
+        });
 
     private static ConsumerEngine? Engine(IHost host) =>
         host.Services.GetServices<IHostedService>().OfType<IReliableConsumerService>().Single().Engine;

@@ -25,9 +25,15 @@ internal sealed class CommitRecorder(string member, World world) : IGroupOffsetS
 
         public IReadOnlyList<OffsetCommit> Offsets => inner.Offsets;
 
-        public bool TryComplete()
+        public bool TryComplete() => Record(inner.TryComplete());
+
+        public bool Wait(TimeSpan timeout) => Record(inner.Wait(timeout));
+
+        public void Dispose() => inner.Dispose();
+
+        private bool Record(bool completed)
         {
-            if (!inner.TryComplete())
+            if (!completed)
             {
                 return false;
             }
@@ -40,7 +46,5 @@ internal sealed class CommitRecorder(string member, World world) : IGroupOffsetS
 
             return true;
         }
-
-        public void Dispose() => inner.Dispose();
     }
 }

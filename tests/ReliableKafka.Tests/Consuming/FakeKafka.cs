@@ -267,6 +267,23 @@ internal sealed class FakeGroupOffsetStore(FakeKafka kafka) : IGroupOffsetStore
             return true;
         }
 
+        public bool Wait(TimeSpan timeout)
+        {
+            var wait = due - Environment.TickCount64;
+            if (wait > timeout.TotalMilliseconds)
+            {
+                Thread.Sleep(timeout);
+                return false;
+            }
+
+            if (wait > 0)
+            {
+                Thread.Sleep((int)wait);
+            }
+
+            return TryComplete();
+        }
+
         public void Dispose()
         {
         }

@@ -85,6 +85,29 @@ public sealed class IdempotentConsumerTests
     }
 
     [Fact]
+    public async Task ReleaseFailsAfterAFailedAttempt_TheNextAttemptReleasesItFirstInsteadOfWaitingForTheLease()
+    {
+        var store = new FlakyStore(new InMemoryDeduplicationStore()) { FailReleases = 1 };
+        var failures = 0;
+        await using var run = EngineRun.Start(
+            o =>
+            {
+                FailurePolicyTests.Fast(o.Retry);
+                o.Deduplication.LeaseDuration = TimeSpan.FromMinutes(10);
+            },
+            (_, _) => Interlocked.Increment(ref failures) == 1 ? throw new TimeoutException("flaky") : Task.CompletedTask,
+            store: store);
+        run.Handler.SelectId = _ => "m0";
+        run.Kafka.AddRecords(P0, 1);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Started.Should().HaveCount(2, "the second attempt ran at once: it did not wait 10 minutes for the first attempt's lease");
+        store.FailReleases.Should().BeLessThan(0, "the failed release was tried again");
+    }
+
+    [Fact]
     public async Task MessageClaimedByAnotherMember_WaitsUncommittedUntilItIsReleasedThenHandles()
     {
         var store = new InMemoryDeduplicationStore();

@@ -242,17 +242,34 @@ internal sealed class Deduplicator
     public IDeduplicationTransaction Completing(IDeduplicationTransaction transaction, Guid owner) => new CompletingTransaction(this, transaction, owner);
 
     /// <summary>Releases a claim after a failed attempt, once and briefly; a failure only means the lease must expire first.</summary>
-    public async ValueTask ReleaseAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
+    public async ValueTask<bool> ReleaseAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
     {
         try
         {
             using var timeout = new CancellationTokenSource(ReleaseTimeout, _time);
             await _store.ReleaseAsync(key, owner, timeout.Token).ConfigureAwait(false);
+            return true;
         }
         catch (Exception e)
         {
             Log.ReleaseFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, e.Message);
             ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Releases a claim whose release failed before, trying again with growing pauses for at most the lease (after
+    /// which the claim has expired anyway); gives up early when <paramref name="token"/> fires.
+    /// </summary>
+    public async ValueTask ReleaseUntilDoneAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
+    {
+        var started = _time.GetTimestamp();
+        var pause = FirstClaimPoll;
+        while (!await ReleaseAsync(key, owner, partition, offset).ConfigureAwait(false) && _time.GetElapsedTime(started) < _lease)
+        {
+            await Task.Delay(pause, _time, token).ConfigureAwait(false);
+            pause = pause * 2 < MaxClaimPoll ? pause * 2 : MaxClaimPoll;
         }
     }
 

@@ -16,6 +16,9 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     /// <summary>The prefix of the diagnostic headers (<see cref="ReliableKafkaHeaders"/>).</summary>
     public const string HeaderPrefix = "reliablekafka-dlt-";
 
+    // How long disposal waits for the delivery reports of purged writes (they come at once; a poll cycle at most).
+    private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(1);
+
     // How long reading the dead-letter topic may take before the look-up counts as failed (and is tried again).
     private static readonly TimeSpan LookupTimeout = TimeSpan.FromMinutes(2);
 
@@ -55,28 +58,35 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             Value = record.Message.Value,
             Headers = DiagnosticHeaders(record, error, attempts),
         };
-        var result = await Producer().ProduceAsync(_options.TopicFor(record.Topic), message, cancellationToken).ConfigureAwait(false);
+        var result = await Send(_options.TopicFor(record.Topic), message, cancellationToken).ConfigureAwait(false);
         return result.TopicPartitionOffset;
     }
 
     /// <summary>
-    /// The producer, created on first use; never after <see cref="Dispose"/> (a handler abandoned at shutdown may still
-    /// fail and try to dead-letter its record: it gets an <see cref="ObjectDisposedException"/>, not a leaked client).
+    /// Queues a write on the producer, created on first use; never after <see cref="Dispose"/> (a handler abandoned at
+    /// shutdown may still fail and try to dead-letter its record: it gets an <see cref="ObjectDisposedException"/>, not
+    /// a leaked client). Queued under the lock, so that disposal purges every write that was queued.
     /// </summary>
-    private IProducer<byte[]?, byte[]?> Producer()
+    private Task<DeliveryResult<byte[]?, byte[]?>> Send(string topic, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _producer ??= new ProducerBuilder<byte[]?, byte[]?>(_producerConfig.Values)
+            _producer ??= new ProducerBuilder<byte[]?, byte[]?>(_producerConfig.Values)
                 .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
                 .Build();
+            return _producer.ProduceAsync(topic, message, cancellationToken);
         }
     }
 
     public Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
         Task.Run(() => Contains(record, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// Disposes the producer after purging what it still holds: Confluent.Kafka drops the delivery reports of messages
+    /// left in a disposed producer, so a write in flight would never complete. A purged write fails (possibly written:
+    /// the record's next owner looks it up before writing).
+    /// </summary>
     public void Dispose()
     {
         IProducer<byte[]?, byte[]?>? producer;
@@ -86,7 +96,22 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             producer = _producer;
         }
 
-        producer?.Dispose();
+        if (producer is null)
+        {
+            return;
+        }
+
+        try
+        {
+            Producing.Internal.ProducerPurge.All(producer);
+            producer.Flush(PurgeReportTimeout);
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            // The producer is disposed below either way; its writes then fail or were delivered.
+        }
+
+        producer.Dispose();
     }
 
     private bool Contains(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)

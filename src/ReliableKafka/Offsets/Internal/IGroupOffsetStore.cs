@@ -43,4 +43,7 @@ internal interface IPendingCommit : IDisposable
     /// as <see cref="IGroupOffsetStore.Commit"/> does when it failed.
     /// </summary>
     bool TryComplete();
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the result; otherwise as <see cref="TryComplete"/>.</summary>
+    bool Wait(TimeSpan timeout);
 }

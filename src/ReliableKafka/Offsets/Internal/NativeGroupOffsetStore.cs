@@ -122,6 +122,21 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
 
         public bool TryComplete() => Wait(0);
 
+        public bool Wait(TimeSpan timeout)
+        {
+            // rd_kafka_queue_poll may return before its timeout: wait until the deadline, at least a millisecond.
+            var deadline = Environment.TickCount64 + (long)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+            while (!Wait((int)Math.Max(0, deadline - Environment.TickCount64)))
+            {
+                if (Environment.TickCount64 >= deadline)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
         /// <summary>Waits up to <paramref name="timeoutMs"/> for the result; see <see cref="IPendingCommit.TryComplete"/>.</summary>
         public bool Wait(int timeoutMs)
         {

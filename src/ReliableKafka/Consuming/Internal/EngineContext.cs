@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging;
+using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Diagnostics.Internal;
+
+namespace ReliableKafka.Consuming.Internal;
+
+/// <summary>What every part of one consumer's engine shares and nothing changes while it runs: settings, loggers, clock.</summary>
+internal sealed class EngineContext(KafkaClientConfig config, ConsumerOptions options, ILoggerFactory loggerFactory, TimeProvider time)
+{
+    /// <summary>Gets the consumer's librdkafka settings.</summary>
+    public KafkaClientConfig Config { get; } = config;
+
+    /// <summary>Gets the consumer's options.</summary>
+    public ConsumerOptions Options { get; } = options;
+
+    /// <summary>Gets the consumer's name.</summary>
+    public string Name => Config.Name;
+
+    /// <summary>Gets the consumer group.</summary>
+    public string GroupId => Options.GroupId!;
+
+    /// <summary>Gets a value indicating whether the consumer runs AtMostOnce (offsets committed before records are handled).</summary>
+    public bool AtMostOnce { get; } = config.Guarantee == DeliveryGuarantee.AtMostOnce;
+
+    /// <summary>Gets the consumer's logger.</summary>
+    public ILogger Logger { get; } = loggerFactory.CreateLogger(Log.ConsumerCategory);
+
+    /// <summary>Gets the logger of librdkafka's own lines.</summary>
+    public ILogger LibrdkafkaLogger { get; } = loggerFactory.CreateLogger(Log.LibrdkafkaCategory);
+
+    /// <summary>Gets the clock of intervals, budgets and leases.</summary>
+    public TimeProvider Time { get; } = time;
+
+    /// <summary>What is left of <paramref name="budget"/> since <paramref name="started"/> (a timestamp), never negative.</summary>
+    public TimeSpan Remaining(TimeSpan budget, long started)
+    {
+        var remaining = budget - Time.GetElapsedTime(started);
+        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
+    }
+}

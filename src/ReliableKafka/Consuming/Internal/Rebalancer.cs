@@ -1,0 +1,162 @@
+using Confluent.Kafka;
+using ReliableKafka.Diagnostics.Internal;
+using ReliableKafka.Offsets.Internal;
+
+namespace ReliableKafka.Consuming.Internal;
+
+/// <summary>
+/// The rebalance callbacks. Assigned: a new <see cref="PartitionState"/> per partition (fencing: results of an earlier
+/// assignment land in a retired state and are never committed), the previous owner's finished records skipped.
+/// Revoked: commit what finished, let running handlers finish within <see cref="ConsumerOptions.RevocationTimeout"/>,
+/// commit again, let go. Lost: let go, committing nothing. Runs on the thread that polls (or closes the consumer).
+/// </summary>
+internal sealed class Rebalancer(
+    EngineContext context,
+    AssignedPartitions partitions,
+    PauseReconciler pauses,
+    ICommitter committer,
+    IGroupOffsetStore offsetStore,
+    EngineLifecycle lifecycle,
+    GracefulStop stop,
+    Dispatcher dispatcher,
+    Action<Lane> runLane)
+{
+    // Inside a rebalance callback, commit retries stop after this long (see OnRevoked).
+    private static readonly TimeSpan MaxCallbackCommitRetry = TimeSpan.FromSeconds(1);
+
+    // How long reading the previous owner's commit metadata may take when partitions are assigned.
+    private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
+
+    public void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
+    {
+        Log.PartitionsAssigned(context.Logger, context.Name, assigned);
+        foreach (var partition in assigned)
+        {
+            // librdkafka keeps an application pause on a partition across unassign and assign (only its own internal
+            // pause is reset), so a partition this member paused before it was revoked or lost comes back paused. Its
+            // pause state is unknown here (PausedInClient null): the next reconciliation pauses or resumes it explicitly.
+            var state = new PartitionState(partition, context.Options.OrderingMode, runLane) { LastFetched = context.Time.GetTimestamp() };
+            if (lifecycle.Stopping)
+            {
+                // Assigned during a graceful stop: nothing of it is handled.
+                state.Stop();
+            }
+
+            partitions.Add(state);
+        }
+
+        partitions.Publish();
+        pauses.Request();
+        if (!context.AtMostOnce && assigned.Count > 0 && !lifecycle.Stopping)
+        {
+            ResumeWhereThePreviousOwnerLeftOff(consumer, assigned);
+        }
+    }
+
+    public void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> revoked)
+    {
+        dispatcher.StartPendingLanes();
+        Log.PartitionsRevoked(context.Logger, context.Name, revoked);
+        var states = revoked
+            .Select(p => partitions.Find(p.TopicPartition))
+            .OfType<PartitionState>()
+            .ToList();
+        if (!lifecycle.CrashRequested && !lifecycle.Failed && states.Count > 0)
+        {
+            // Inside the rebalance callback the group may already be rejoining without us: commit what finished
+            // at once (the sooner, the likelier the coordinator accepts it), then let running handlers finish,
+            // then commit again. Retries stay short: a coordinator that refuses commits during a rebalance waits
+            // for this member to rejoin, which it can only do after this callback returns.
+            // While stopping, the handlers were waited for already and everything is bounded by the stop's budget.
+            var started = context.Time.GetTimestamp();
+            committer.CommitBeforeLettingGo(consumer, states, "revocation", CommitRetryBudget(started), Remaining(started), serve: null);
+            partitions.Drain(states, lifecycle.Stopping ? TimeSpan.Zero : Remaining(started), "revocation");
+            committer.CommitBeforeLettingGo(consumer, states, "revocation", CommitRetryBudget(started), Remaining(started), serve: null);
+        }
+
+        foreach (var state in states)
+        {
+            state.Cancellation.Cancel();
+            partitions.Remove(state.TopicPartition);
+        }
+
+        partitions.Publish();
+    }
+
+    public void OnLost(List<TopicPartitionOffset> lost)
+    {
+        dispatcher.StartPendingLanes();
+        Log.PartitionsLost(context.Logger, context.Name, lost);
+        foreach (var partition in lost)
+        {
+            if (partitions.Remove(partition.TopicPartition) is { } state)
+            {
+                state.Stop();
+                state.Cancellation.Cancel();
+            }
+        }
+
+        partitions.Publish();
+    }
+
+    /// <summary>
+    /// Reads the committed metadata of newly assigned partitions, so that records a previous owner finished
+    /// beyond the committed offset are not handled again. Unreadable, foreign or stale metadata is ignored with
+    /// a warning: those records are then handled again (at least once).
+    /// </summary>
+    private void ResumeWhereThePreviousOwnerLeftOff(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
+    {
+        IReadOnlyList<CommittedOffset> committed;
+        try
+        {
+            committed = offsetStore.ReadCommitted(consumer, assigned, CommittedReadTimeout);
+        }
+        catch (KafkaException e)
+        {
+            Log.CommittedReadFailed(context.Logger, context.Name, assigned, e.Error);
+            return;
+        }
+
+        foreach (var entry in committed)
+        {
+            if (partitions.Find(entry.Partition) is not { } state)
+            {
+                continue;
+            }
+
+            state.StartOffset = entry.Offset >= 0 ? entry.Offset : null;
+            state.StartKnown = true;
+            if (entry.Metadata is null)
+            {
+                continue;
+            }
+
+            if (!OffsetGapCodec.TryDecode(entry.Metadata, out var watermark, out var finished, out var error))
+            {
+                Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, error ?? "unreadable");
+            }
+            else if (watermark != entry.Offset)
+            {
+                Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, $"it describes offset {watermark}, the committed offset is {entry.Offset}");
+            }
+            else
+            {
+                state.SkipFinished(finished);
+                Log.ResumingPastFinished(context.Logger, context.Name, entry.Partition, entry.Offset, finished.Length);
+            }
+        }
+    }
+
+    private TimeSpan CommitRetryBudget(long started)
+    {
+        var remaining = Remaining(started);
+        return remaining < MaxCallbackCommitRetry ? remaining : MaxCallbackCommitRetry;
+    }
+
+    /// <summary>What is left of a revocation's budget (<see cref="ConsumerOptions.RevocationTimeout"/>, and the stop's while stopping).</summary>
+    private TimeSpan Remaining(long started)
+    {
+        var remaining = context.Remaining(context.Options.RevocationTimeout, started);
+        return lifecycle.Stopping && stop.RemainingForCommits < remaining ? stop.RemainingForCommits : remaining;
+    }
+}

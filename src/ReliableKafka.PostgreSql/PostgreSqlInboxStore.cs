@@ -88,6 +88,13 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return true;
             }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.NoActiveSqlTransaction)
+            {
+                // The completion's savepoint found no transaction block: the handler ended the transaction (with a
+                // Npgsql that does not forget the transaction's connection, so the check above passed).
+                throw new HandlerTransactionException(
+                    "The handler committed or rolled back the inbox transaction itself; the consumer commits it with the record's completion, so a handler must not. The attempt failed.", e);
+            }
             catch (PostgresException e) when (IsHandlersFault(e.SqlState))
             {
                 throw new HandlerTransactionException(

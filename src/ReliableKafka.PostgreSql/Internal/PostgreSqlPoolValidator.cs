@@ -14,7 +14,8 @@ internal sealed class PostgreSqlPoolValidator(IOptionsMonitor<PostgreSqlDeduplic
     public ValidateOptionsResult Validate(string? name, ReliableKafkaOptions options)
     {
         var storeOptions = store.CurrentValue;
-        if (string.IsNullOrWhiteSpace(storeOptions.ConnectionString))
+        var connectionString = storeOptions.DataSource?.ConnectionString ?? storeOptions.ConnectionString;
+        if (string.IsNullOrWhiteSpace(connectionString))
         {
             return ValidateOptionsResult.Skip; // the store's own validation reports it
         }
@@ -22,7 +23,7 @@ internal sealed class PostgreSqlPoolValidator(IOptionsMonitor<PostgreSqlDeduplic
         NpgsqlConnectionStringBuilder connection;
         try
         {
-            connection = new NpgsqlConnectionStringBuilder(storeOptions.ConnectionString);
+            connection = new NpgsqlConnectionStringBuilder(connectionString);
         }
         catch (ArgumentException)
         {
@@ -32,13 +33,16 @@ internal sealed class PostgreSqlPoolValidator(IOptionsMonitor<PostgreSqlDeduplic
         var handlers = storeOptions.TransactionalInbox
             ? options.Consumers.Where(c => Deduplicates(options, c.Value)).Sum(c => c.Value.MaxConcurrency)
             : 0;
-        var needed = PostgreSqlTable.StoreConnections + handlers;
+
+        // The store's own pool keeps renewals apart; the application's data source serves them too.
+        var storeConnections = PostgreSqlTable.StoreConnections + (storeOptions.DataSource is null ? 0 : PostgreSqlTable.RenewalConnections);
+        var needed = storeConnections + handlers;
         return connection.MaxPoolSize >= needed
             ? ValidateOptionsResult.Success
             : ValidateOptionsResult.Fail(
                 $"ReliableKafka:Deduplication:PostgreSql: the connection pool (Maximum Pool Size {connection.MaxPoolSize}) is smaller than what this host may use at once: " +
-                $"{PostgreSqlTable.StoreConnections} for the store{(handlers > 0 ? $" and {handlers} for inbox handlers (the MaxConcurrency of the consumers that deduplicate)" : string.Empty)}; " +
-                $"raise Maximum Pool Size to at least {needed} in the connection string{(handlers > 0 ? ", or lower MaxConcurrency" : string.Empty)}.");
+                $"{storeConnections} for the store{(handlers > 0 ? $" and {handlers} for inbox handlers (the MaxConcurrency of the consumers that deduplicate)" : string.Empty)}; " +
+                $"raise Maximum Pool Size to at least {needed} in the {(storeOptions.DataSource is null ? "connection string" : "data source's connection string")}{(handlers > 0 ? ", or lower MaxConcurrency" : string.Empty)}.");
     }
 
     private static bool Deduplicates(ReliableKafkaOptions root, ConsumerOptions consumer) =>

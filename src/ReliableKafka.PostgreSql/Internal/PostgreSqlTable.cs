@@ -28,6 +28,9 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     /// </summary>
     public const int StoreConnections = MaxBatchesInFlight + MaxBatchesInFlight + MaxReleasesInFlight + 1;
 
+    /// <summary>How many connections lease renewals use at most: of their own pool, or of the application's data source.</summary>
+    public const int RenewalConnections = MaxRenewalsInFlight;
+
     private readonly string _claimSql;
     private readonly string _completeSql;
     private readonly string _completeBatchSql;
@@ -38,24 +41,37 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     private readonly string _releaseBatchSql;
     private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner), bool> _releases;
     private readonly NpgsqlDataSource _renewalSource;
+    private readonly bool _ownsSources;
     private readonly string _purgeSql;
     private volatile bool _schemaReady;
 
     public PostgreSqlTable(PostgreSqlDeduplicationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString, nameof(options));
         SqlIdentifier.Require(options.Schema, "Schema", nameof(options));
         SqlIdentifier.Require(options.TableName, "TableName", nameof(options));
 
         _options = options;
-        DataSource = NpgsqlDataSource.Create(options.ConnectionString);
+        if (options.DataSource is { } shared)
+        {
+            // The application's data source (its password provider, say): used for everything, never disposed here. The
+            // pool validation counts the renewals in.
+            _ownsSources = false;
+            DataSource = shared;
+            _renewalSource = shared;
+        }
+        else
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(options.ConnectionString, nameof(options));
+            _ownsSources = true;
+            DataSource = NpgsqlDataSource.Create(options.ConnectionString);
 
-        // Renewals have connections of their own: a pool drained by inbox handlers or slow claims must not let leases lapse.
-        var renewal = new NpgsqlDataSourceBuilder(options.ConnectionString);
-        renewal.ConnectionStringBuilder.MaxPoolSize = MaxRenewalsInFlight;
-        renewal.ConnectionStringBuilder.MinPoolSize = 0;
-        _renewalSource = renewal.Build();
+            // Renewals have connections of their own: a pool drained by inbox handlers or slow claims must not let leases lapse.
+            var renewal = new NpgsqlDataSourceBuilder(options.ConnectionString);
+            renewal.ConnectionStringBuilder.MaxPoolSize = MaxRenewalsInFlight;
+            renewal.ConnectionStringBuilder.MinPoolSize = 0;
+            _renewalSource = renewal.Build();
+        }
         var table = QualifiedName(options);
         _claimSql = $"""
             WITH input AS (
@@ -169,11 +185,19 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             return await _completions.RunAsync((key, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var command = new NpgsqlCommand(_completeSql, connection, transaction);
-        await using (command.ConfigureAwait(false))
+        // The savepoint fails (25P01) unless the connection is inside the caller's transaction block. Some Npgsql versions
+        // (8.0) run a command whose transaction the handler already committed or rolled back in autocommit mode: the
+        // completion would then be written outside the handler's transaction. Sent in one batch, the failed savepoint
+        // keeps the update from running.
+        var batch = new NpgsqlBatch(connection, transaction);
+        await using (batch.ConfigureAwait(false))
         {
-            AddKey(command, key, owner);
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT reliablekafka_completion"));
+            var update = new NpgsqlBatchCommand(_completeSql);
+            AddKey(update.Parameters, key, owner);
+            batch.BatchCommands.Add(update);
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return update.RecordsAffected == 1;
         }
     }
 
@@ -202,8 +226,12 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await DataSource.DisposeAsync().ConfigureAwait(false);
-        await _renewalSource.DisposeAsync().ConfigureAwait(false);
+        if (_ownsSources)
+        {
+            await DataSource.DisposeAsync().ConfigureAwait(false);
+            await _renewalSource.DisposeAsync().ConfigureAwait(false);
+        }
+
         _schemaGate.Dispose();
     }
 
@@ -306,11 +334,13 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         }
     }
 
-    private static void AddKey(NpgsqlCommand command, DeduplicationKey key, Guid owner)
+    private static void AddKey(NpgsqlCommand command, DeduplicationKey key, Guid owner) => AddKey(command.Parameters, key, owner);
+
+    private static void AddKey(NpgsqlParameterCollection parameters, DeduplicationKey key, Guid owner)
     {
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key.Scope });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key.MessageId });
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = owner });
+        parameters.Add(new NpgsqlParameter<string> { TypedValue = key.Scope });
+        parameters.Add(new NpgsqlParameter<string> { TypedValue = key.MessageId });
+        parameters.Add(new NpgsqlParameter<Guid> { TypedValue = owner });
     }
 
     /// <summary>Creates the schema and table once, when allowed; concurrent creators are serialized by an advisory lock.</summary>

@@ -136,6 +136,13 @@ public sealed class ConsumerOptions
     /// </value>
     public PartitionAssignmentStrategy PartitionAssignmentStrategy { get; set; } = PartitionAssignmentStrategy.CooperativeSticky;
 
+    /// <summary>
+    /// Gets or sets the name of the cluster this consumer connects to, one of <see cref="ReliableKafkaOptions.Clusters"/>. Its dead-letter producer and look-up connect there too.
+    /// A name that is not configured there is a startup error.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: the default cluster (<see cref="ReliableKafkaOptions.BootstrapServers"/>).</value>
+    public string? Cluster { get; set; }
+
     /// <summary>Gets or sets the client id sent to brokers (client.id).</summary>
     /// <value>The default is <see langword="null"/>: <see cref="ReliableKafkaOptions.ClientId"/> (or <c>reliablekafka</c>) followed by <c>-</c> and the consumer's name.</value>
     public string? ClientId { get; set; }

@@ -59,6 +59,13 @@ public sealed class ProducerOptions
     [OptionRange(0, 3_600_000)]
     public TimeSpan FlushTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Gets or sets the name of the cluster this producer connects to, one of <see cref="ReliableKafkaOptions.Clusters"/>.
+    /// A name that is not configured there is a startup error.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: the default cluster (<see cref="ReliableKafkaOptions.BootstrapServers"/>).</value>
+    public string? Cluster { get; set; }
+
     /// <summary>Gets or sets the client id sent to brokers (client.id).</summary>
     /// <value>The default is <see langword="null"/>: <see cref="ReliableKafkaOptions.ClientId"/> (or <c>reliablekafka</c>) followed by <c>-</c> and the producer's name.</value>
     public string? ClientId { get; set; }

@@ -1,8 +1,8 @@
 namespace ReliableKafka;
 
 /// <summary>
-/// ReliableKafka's options: the cluster connection and guarantee shared by all clients, and one entry per
-/// producer and consumer. Bound from the configuration section <see cref="SectionName"/> when
+/// ReliableKafka's options: the default cluster's connection and the guarantee shared by all clients, further named
+/// clusters, and one entry per producer and consumer. Bound from the configuration section <see cref="SectionName"/> when
 /// <c>AddReliableKafka(IConfiguration)</c> is used; unknown keys there are startup errors.
 /// </summary>
 /// <remarks>
@@ -15,7 +15,10 @@ public sealed class ReliableKafkaOptions
     /// <summary>The configuration section these options are usually bound from: <c>ReliableKafka</c>.</summary>
     public const string SectionName = "ReliableKafka";
 
-    /// <summary>Gets or sets the initial brokers to connect to, comma-separated <c>host:port</c> (bootstrap.servers). Required.</summary>
+    /// <summary>
+    /// Gets or sets the initial brokers of the default cluster, comma-separated <c>host:port</c> (bootstrap.servers).
+    /// Required unless every producer and consumer names one of the <see cref="Clusters"/>.
+    /// </summary>
     /// <value>The default is <see langword="null"/>, which fails validation.</value>
     public string? BootstrapServers { get; set; }
 
@@ -27,17 +30,25 @@ public sealed class ReliableKafkaOptions
     /// <value>The default is <see cref="ReliableKafka.DeliveryGuarantee.AtLeastOnce"/>.</value>
     public DeliveryGuarantee DeliveryGuarantee { get; set; } = DeliveryGuarantee.AtLeastOnce;
 
-    /// <summary>Gets the connection security settings shared by all clients.</summary>
+    /// <summary>Gets the connection security settings of the default cluster (a named cluster has its own).</summary>
     /// <value>The default has every setting unset (plaintext).</value>
     public KafkaSecurityOptions Security { get; } = new();
 
     /// <summary>
-    /// Gets raw librdkafka settings applied to every client, e.g. <c>socket.keepalive.enable</c>. A key that
-    /// a typed option covers, a key librdkafka does not know, or a value that contradicts the guarantee is a
-    /// startup error. Client entries' own <c>Config</c> override these.
+    /// Gets raw librdkafka settings applied to every client of every cluster, e.g. <c>socket.keepalive.enable</c>. A
+    /// key that a typed option covers, a key librdkafka does not know, or a value that contradicts the guarantee is a
+    /// startup error. A named cluster's <c>Config</c>, then client entries' own <c>Config</c>, override these. Put
+    /// settings that only the default cluster's connection needs here only when no named cluster is used.
     /// </summary>
     /// <value>The default is empty.</value>
     public Dictionary<string, string> Config { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Gets further Kafka clusters by name, for producers and consumers that set <c>Cluster</c> (for example one
+    /// reading from an analytics cluster while the others use the default one).
+    /// </summary>
+    /// <value>The default is empty: every client uses the default cluster (<see cref="BootstrapServers"/>, <see cref="Security"/>).</value>
+    public Dictionary<string, KafkaClusterOptions> Clusters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Gets the producers by name; an entry is created by <c>AddProducer</c> and may be configured here or in code.</summary>
     /// <value>The default is empty. A configured entry whose name no <c>AddProducer</c> registered is a startup error.</value>

@@ -2,68 +2,55 @@ using Confluent.Kafka;
 
 namespace ReliableKafka;
 
-/// <summary>A consumed record, deserialized, with where it came from.</summary>
-/// <typeparam name="TKey">The key type.</typeparam>
-/// <typeparam name="TValue">The value type.</typeparam>
-public sealed class MessageContext<TKey, TValue>
+/// <summary>Builds <see cref="MessageContext{TKey, TValue}"/> instances, for unit tests of message handlers (no broker needed).</summary>
+public static class MessageContext
 {
-    private string? _messageId;
-
-    internal MessageContext(
+    /// <summary>Creates the context a handler would get for a record with this key, value and origin.</summary>
+    /// <typeparam name="TKey">The key type.</typeparam>
+    /// <typeparam name="TValue">The value type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="topic">The record's topic.</param>
+    /// <param name="partition">The record's partition.</param>
+    /// <param name="offset">The record's offset.</param>
+    /// <param name="headers">The record's headers (a message id goes in <see cref="ReliableKafkaHeaders.MessageId"/>), or <see langword="null"/> for none.</param>
+    /// <param name="timestamp">The record's timestamp, or <see langword="null"/> for <see cref="Timestamp.Default"/>.</param>
+    /// <param name="consumerName">The name of the consumer.</param>
+    /// <param name="groupId">The consumer group.</param>
+    /// <param name="attempt">Which attempt this is (1 the first time).</param>
+    /// <param name="cancellationToken">The token of <see cref="MessageContext{TKey, TValue}.CancellationToken"/>.</param>
+    /// <returns>The context.</returns>
+    /// <exception cref="ArgumentException">The topic or a name is empty, the partition or offset is negative, or the attempt is below 1.</exception>
+    public static MessageContext<TKey, TValue> Create<TKey, TValue>(
         TKey key,
         TValue value,
-        ConsumeResult<byte[]?, byte[]?> record,
-        Headers headers,
-        string consumerName,
-        string groupId,
-        CancellationToken cancellationToken)
+        string topic = "test-topic",
+        int partition = 0,
+        long offset = 0,
+        Headers? headers = null,
+        Timestamp? timestamp = null,
+        string consumerName = "test-consumer",
+        string groupId = "test-group",
+        int attempt = 1,
+        CancellationToken cancellationToken = default)
     {
-        Key = key;
-        Value = value;
-        Headers = headers;
-        TopicPartitionOffset = record.TopicPartitionOffset;
-        Timestamp = record.Message.Timestamp;
-        ConsumerName = consumerName;
-        GroupId = groupId;
-        CancellationToken = cancellationToken;
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentException.ThrowIfNullOrWhiteSpace(consumerName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(groupId);
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(attempt, 1);
+        return new MessageContext<TKey, TValue>(
+            key,
+            value,
+            new TopicPartitionOffset(topic, partition, offset),
+            timestamp ?? Timestamp.Default,
+            headers ?? [],
+            consumerName,
+            groupId,
+            cancellationToken)
+        {
+            Attempt = attempt,
+        };
     }
-
-    /// <summary>Gets the key (default for a record without a key).</summary>
-    public TKey Key { get; }
-
-    /// <summary>Gets the value (default for a tombstone, a record whose value is null).</summary>
-    public TValue Value { get; }
-
-    /// <summary>Gets the record's headers.</summary>
-    public Headers Headers { get; }
-
-    /// <summary>Gets the record's topic, partition and offset.</summary>
-    public TopicPartitionOffset TopicPartitionOffset { get; }
-
-    /// <summary>Gets the topic.</summary>
-    public string Topic => TopicPartitionOffset.Topic;
-
-    /// <summary>Gets the partition.</summary>
-    public Partition Partition => TopicPartitionOffset.Partition;
-
-    /// <summary>Gets the offset.</summary>
-    public Offset Offset => TopicPartitionOffset.Offset;
-
-    /// <summary>Gets the record's timestamp (the producer's create time or the broker's append time, as the topic says).</summary>
-    public Timestamp Timestamp { get; }
-
-    /// <summary>Gets the id from the <see cref="ReliableKafkaHeaders.MessageId"/> header, or <see langword="null"/> when the producer did not set one.</summary>
-    public string? MessageId => _messageId ??= Producing.Internal.MessageIds.Read(Headers);
-
-    /// <summary>Gets the name of the consumer that received the record.</summary>
-    public string ConsumerName { get; }
-
-    /// <summary>Gets the consumer group.</summary>
-    public string GroupId { get; }
-
-    /// <summary>Gets which attempt this is for the record: 1 the first time, 2 on the first retry (see <see cref="ConsumerOptions.Retry"/>).</summary>
-    public int Attempt { get; internal set; } = 1;
-
-    /// <summary>Gets the token that fires when the handler should give up (see <see cref="IMessageHandler{TKey, TValue}.HandleAsync"/>).</summary>
-    public CancellationToken CancellationToken { get; }
 }

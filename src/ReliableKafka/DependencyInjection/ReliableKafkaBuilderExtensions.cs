@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Consuming.Internal;
 using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Producing.Internal;
@@ -129,6 +130,57 @@ public static class ReliableKafkaBuilderExtensions
             sp,
             sp.GetLoggerFactory(),
             sp.GetRequiredService<TimeProvider>()));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds (or configures further) a named Kafka cluster, <c>ReliableKafka:Clusters:&lt;name&gt;</c>, for producers and
+    /// consumers whose <c>Cluster</c> option names it. A cluster may as well be configured only in configuration.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The cluster's name.</param>
+    /// <param name="configure">Configures the cluster (its BootstrapServers is required).</param>
+    /// <returns>The builder.</returns>
+    public static IReliableKafkaBuilder AddCluster(this IReliableKafkaBuilder builder, string name, Action<KafkaClusterOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure<ReliableKafkaOptions>(options => configure(GetOrAdd(options.Clusters, name)));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds an action that runs on the Confluent builder of every producer ReliableKafka creates (those added with
+    /// <c>AddProducer</c>, the dead-letter producers and the redrive's), before it is built: for an OAUTHBEARER token
+    /// refresh handler, a statistics handler or a partitioner. <see cref="ProducerBuilderContext.Role"/> and
+    /// <see cref="ProducerBuilderContext.Name"/> say which client it is. Actions run in the order they were added.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Configures a producer builder.</param>
+    /// <returns>The builder.</returns>
+    public static IReliableKafkaBuilder ConfigureProducerBuilder(this IReliableKafkaBuilder builder, Action<ProducerBuilderContext> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddSingleton(new ProducerBuilderHook(configure));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds an action that runs on the Confluent builder of every consumer ReliableKafka creates (those added with
+    /// <c>AddConsumer</c>, the dead-letter look-ups and the redrive's), before it is built: for an OAUTHBEARER token
+    /// refresh handler or a statistics handler. <see cref="ConsumerBuilderContext.Role"/> and
+    /// <see cref="ConsumerBuilderContext.Name"/> say which client it is. Actions run in the order they were added.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Configures a consumer builder.</param>
+    /// <returns>The builder.</returns>
+    public static IReliableKafkaBuilder ConfigureConsumerBuilder(this IReliableKafkaBuilder builder, Action<ConsumerBuilderContext> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddSingleton(new ConsumerBuilderHook(configure));
         return builder;
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ReliableKafka;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Failures.Internal;
@@ -31,13 +32,16 @@ public static class ReliableKafkaServiceCollectionExtensions
         services.AddOptions<ReliableKafkaOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReliableKafkaOptions>, ReliableKafkaOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new KafkaClientFactory(sp, sp.GetLoggerFactory()));
         services.TryAddSingleton(sp => new ProducerClientRegistry(
             sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),
-            sp.GetLoggerFactory()));
+            sp.GetLoggerFactory(),
+            sp.GetRequiredService<KafkaClientFactory>()));
 
         services.TryAddSingleton<IDeadLetterRedriver>(sp => new DeadLetterRedriver(
             sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),
-            sp.GetLoggerFactory()));
+            sp.GetLoggerFactory(),
+            sp.GetRequiredService<KafkaClientFactory>()));
 
         // Registered before any consumer: hosted services stop in reverse order, so producers flush after consumers stopped.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ProducerShutdownService>());

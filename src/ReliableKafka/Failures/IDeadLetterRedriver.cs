@@ -2,7 +2,7 @@ namespace ReliableKafka;
 
 /// <summary>
 /// Sends dead-lettered records back to be processed again, once the cause of their failure is fixed. Registered
-/// by <c>AddReliableKafka</c>; it uses the global connection settings.
+/// by <c>AddReliableKafka</c>; it connects to the default cluster, or to the one <see cref="RedriveRequest.Cluster"/> names.
 /// </summary>
 public interface IDeadLetterRedriver
 {

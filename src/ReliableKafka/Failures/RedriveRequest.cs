@@ -30,6 +30,10 @@ public sealed class RedriveRequest
     /// <value>The default is <see langword="null"/>: <c>reliablekafka-redrive-</c> followed by the dead-letter topic.</value>
     public string? GroupId { get; init; }
 
+    /// <summary>Gets the name of the cluster (one of <see cref="ReliableKafkaOptions.Clusters"/>) that holds the dead-letter topic and the target.</summary>
+    /// <value>The default is <see langword="null"/>: the default cluster.</value>
+    public string? Cluster { get; init; }
+
     /// <summary>Gets how many records are sent before waiting for their acknowledgements and committing the read position.</summary>
     /// <value>The default is 500.</value>
     public int BatchSize { get; init; } = 500;

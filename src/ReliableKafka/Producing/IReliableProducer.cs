@@ -7,6 +7,14 @@ namespace ReliableKafka;
 /// thread-safe. Every message carries a unique id in the <see cref="ReliableKafkaHeaders.MessageId"/> header
 /// (unless <see cref="ProducerOptions.MessageIdHeader"/> is off).
 /// </summary>
+/// <remarks>
+/// Keys and values are serialized by the <see cref="ISerializer{T}"/> or <see cref="IAsyncSerializer{T}"/> registered
+/// in DI under the producer's name (keyed service), else by one registered without a key, else by Confluent's
+/// built-in serializers for string, byte[], int, long, float, double and <see cref="Null"/>, else as JSON. With an
+/// asynchronous serializer a message is queued when its serialization completes: calls made one after another
+/// without awaiting keep their order only while the serializer completes synchronously (Schema Registry's does once
+/// it knows the subject's schema id); await each call when order matters.
+/// </remarks>
 /// <typeparam name="TKey">The key type; <see cref="Null"/> for messages without a key.</typeparam>
 /// <typeparam name="TValue">The value type.</typeparam>
 public interface IReliableProducer<TKey, TValue>

@@ -119,6 +119,49 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
     }
 
     [Fact]
+    public async Task PostgreSqlStoreOnTheApplicationsDataSource_DeduplicatesAndLeavesTheDataSourceOpen()
+    {
+        var topic = _kafka.CreateTopic("data-source", 1);
+        var group = TestKafka.Unique("group");
+        var options = TestPostgreSql.UniqueTable();
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(options.ConnectionString!);
+        using (var producer = KafkaClients.Producer(_kafka.BootstrapServers))
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                await producer.ProduceAsync(topic, new Message<string, string>
+                {
+                    Key = "order-9",
+                    Value = "paid",
+                    Headers = new Headers { { ReliableKafkaHeaders.MessageId, "same-id"u8.ToArray() } },
+                });
+            }
+        }
+
+        using (var host = TestHost.BuildConsumer(
+            output, _kafka.BootstrapServers, topic, group, _probe, configureKafka: k =>
+            {
+                k.Services.AddSingleton(dataSource);
+                k.UsePostgreSqlDeduplication((o, sp) =>
+                {
+                    o.DataSource = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
+                    o.Schema = options.Schema;
+                    o.TableName = options.TableName;
+                });
+            }))
+        {
+            await host.StartAsync();
+            await Eventually.UntilAsync(() => KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 1)[0] == 2, "both copies are committed");
+            await host.StopAsync();
+        }
+
+        _probe.Handled.Should().ContainSingle("the second copy carries the same message id");
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var command = new Npgsql.NpgsqlCommand($"SELECT count(*) FROM {options.Schema}.{options.TableName} WHERE completed_at IS NOT NULL", connection);
+        (await command.ExecuteScalarAsync()).Should().Be(1L, "the store wrote through the application's data source, which it did not dispose");
+    }
+
+    [Fact]
     public async Task TwoMembersRacingForTheSameId_ExactlyOneRunsTheHandler()
     {
         var topic = _kafka.CreateTopic("race", 2);

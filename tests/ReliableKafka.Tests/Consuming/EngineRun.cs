@@ -114,10 +114,32 @@ internal sealed class ScriptedHandler(FakeKafka kafka, Func<ConsumeResult<byte[]
     /// <summary>Gets or sets which records cannot be deserialized.</summary>
     public Func<ConsumeResult<byte[]?, byte[]?>, bool>? IsPoison { get; set; }
 
-    public object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken) =>
-        IsPoison?.Invoke(record) == true
+    /// <summary>Gets or sets what an asynchronous deserializer throws for a record on a call (null: it succeeds); makes the handler's deserialization asynchronous.</summary>
+    public Func<ConsumeResult<byte[]?, byte[]?>, Exception?>? AsyncDeserializerError { get; set; }
+
+    /// <summary>Gets how many times records were deserialized.</summary>
+    public int Deserializations => _deserializations;
+
+    private int _deserializations;
+
+    public bool DeserializesAsynchronously => AsyncDeserializerError is not null;
+
+    public async ValueTask<object> PrepareAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _deserializations);
+        if (AsyncDeserializerError is { } error)
+        {
+            await Task.Yield();
+            if (error(record) is { } e)
+            {
+                throw new MessageDeserializationException(MessageComponentType.Value, record.TopicPartitionOffset, e);
+            }
+        }
+
+        return IsPoison?.Invoke(record) == true
             ? throw new MessageDeserializationException(MessageComponentType.Value, record.TopicPartitionOffset, new FormatException("not JSON"))
             : record;
+    }
 
     /// <summary>Gets or sets the message id selector (null: none).</summary>
     public Func<ConsumeResult<byte[]?, byte[]?>, string?>? SelectId { get; set; }

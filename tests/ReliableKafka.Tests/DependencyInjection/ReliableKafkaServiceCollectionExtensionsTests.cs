@@ -308,6 +308,40 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task StartAsync_DataSourceFromDIWithAPoolTooSmallForTheStoreAndItsRenewals_FailsNamingTheDataSource()
+    {
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create("Host=db;Database=app;Maximum Pool Size=11");
+        using var host = BuildHost(services => services
+            .AddSingleton(dataSource)
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UsePostgreSqlDeduplication((o, sp) => o.DataSource = sp.GetRequiredService<Npgsql.NpgsqlDataSource>()));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().Equal(
+            "ReliableKafka:Deduplication:PostgreSql: the connection pool (Maximum Pool Size 11) is smaller than what this host may use at once: 12 for the store; raise Maximum Pool Size to at least 12 in the data source's connection string.");
+    }
+
+    [Theory]
+    [InlineData(false, false, "ReliableKafka:Deduplication (PostgreSql store): ConnectionString must be set*or, in code, DataSource*")]
+    [InlineData(true, true, "ReliableKafka:Deduplication (PostgreSql store): ConnectionString and DataSource are both set; set one of them.")]
+    public async Task StartAsync_PostgreSqlStoreWithNeitherOrBothConnectionStringAndDataSource_Fails(bool connectionString, bool dataSource, string expected)
+    {
+        await using var source = Npgsql.NpgsqlDataSource.Create("Host=db;Database=app");
+        using var host = BuildHost(services => services
+            .AddReliableKafka(o => o.BootstrapServers = "k:9092")
+            .UsePostgreSqlDeduplication(o =>
+            {
+                o.ConnectionString = connectionString ? "Host=db;Database=app" : null;
+                o.DataSource = dataSource ? source : null;
+            }));
+
+        var act = () => host.StartAsync();
+
+        (await act.Should().ThrowAsync<OptionsValidationException>()).Which.Failures.Should().ContainSingle().Which.Should().Match(expected);
+    }
+
+    [Fact]
     public async Task StartAsync_MessageIdSelectorForUnknownConsumer_Fails()
     {
         using var host = BuildHost(services => services

@@ -28,6 +28,7 @@ public sealed partial class ReadmeTests
     [Theory]
     [InlineData(typeof(ReliableKafkaOptions))]
     [InlineData(typeof(KafkaSecurityOptions))]
+    [InlineData(typeof(KafkaClusterOptions))]
     [InlineData(typeof(ProducerOptions))]
     [InlineData(typeof(ConsumerOptions))]
     [InlineData(typeof(RetryOptions))]

@@ -9,6 +9,9 @@ internal sealed class KafkaClientConfig
     /// <summary>Gets the client's name.</summary>
     public required string Name { get; init; }
 
+    /// <summary>Gets the name of the cluster the client connects to, or null for the default cluster.</summary>
+    public string? Cluster { get; init; }
+
     /// <summary>Gets the guarantee the client runs under.</summary>
     public required DeliveryGuarantee Guarantee { get; init; }
 

@@ -22,6 +22,9 @@ internal static class KafkaClientConfigBuilder
         /// <summary><see cref="ReliableKafkaOptions.Config"/>: applies to every client.</summary>
         Global,
 
+        /// <summary><see cref="KafkaClusterOptions.Config"/>: applies to the clients of one named cluster.</summary>
+        Cluster,
+
         /// <summary><see cref="ProducerOptions.Config"/>.</summary>
         Producer,
 
@@ -32,6 +35,8 @@ internal static class KafkaClientConfigBuilder
     internal static string ProducerPath(string name) => $"{RootPath}:Producers:{name}";
 
     internal static string ConsumerPath(string name) => $"{RootPath}:Consumers:{name}";
+
+    internal static string ClusterPath(string name) => $"{RootPath}:Clusters:{name}";
 
     /// <summary>
     /// Checks a raw Config dictionary on its own: keys that a typed option owns, keys librdkafka does not know,
@@ -56,7 +61,7 @@ internal static class KafkaClientConfigBuilder
 
             seen[canonical] = key;
 
-            if (OwnerOf(canonical, scope) is { } owner)
+            if (OwnerOf(canonical, scope, path) is { } owner)
             {
                 errors.Add($"{path}:Config key '{key}' is set through the option {owner}; set that option instead.");
                 continue;
@@ -124,7 +129,7 @@ internal static class KafkaClientConfigBuilder
     /// <summary>Assembles and checks a producer's settings.</summary>
     internal static KafkaClientConfig BuildProducer(ReliableKafkaOptions root, string name, ProducerOptions options)
     {
-        var (config, guarantee, errors) = Begin(root, ProducerPath(name), name, options.DeliveryGuarantee, options.ClientId);
+        var (config, guarantee, errors) = Begin(root, ProducerPath(name), name, options.DeliveryGuarantee, options.ClientId, options.Cluster);
         config.SetOption("linger.ms", Milliseconds(options.Linger), "Linger");
         config.SetOption("batch.size", Invariant(options.BatchSize), "BatchSize");
         config.SetOption("compression.type", ToKafka(options.Compression, config.Path, "Compression", errors), "Compression");
@@ -161,7 +166,7 @@ internal static class KafkaClientConfigBuilder
     /// <summary>Assembles and checks a consumer's settings.</summary>
     internal static KafkaClientConfig BuildConsumer(ReliableKafkaOptions root, string name, ConsumerOptions options)
     {
-        var (config, guarantee, errors) = Begin(root, ConsumerPath(name), name, options.DeliveryGuarantee, options.ClientId);
+        var (config, guarantee, errors) = Begin(root, ConsumerPath(name), name, options.DeliveryGuarantee, options.ClientId, options.Cluster);
         var path = config.Path;
         if (!string.IsNullOrWhiteSpace(options.GroupId))
         {
@@ -191,15 +196,43 @@ internal static class KafkaClientConfigBuilder
         return config.ToClientConfig(name, guarantee, errors);
     }
 
-    /// <summary>Starts a client's settings: resolves its guarantee, then adds the global options and raw settings.</summary>
+    /// <summary>Starts a client's settings: resolves its guarantee, then adds its cluster's connection and the raw global and cluster settings.</summary>
     private static (Assembly Config, DeliveryGuarantee Guarantee, List<string> Errors) Begin(
-        ReliableKafkaOptions root, string path, string name, DeliveryGuarantee? ownGuarantee, string? clientId)
+        ReliableKafkaOptions root, string path, string name, DeliveryGuarantee? ownGuarantee, string? clientId, string? cluster)
     {
         var errors = new List<string>();
         var guarantee = ResolveGuarantee(ownGuarantee, root, path, errors);
         var config = new Assembly(path);
-        AddGlobal(config, root, clientId, name, errors);
+        config.SetOption(ClientId, clientId ?? $"{root.ClientId ?? DefaultClientId}-{name}", clientId is null ? $"{RootPath}:ClientId" : "ClientId");
+        AddConnection(config, root, cluster, errors);
         return (config, guarantee, errors);
+    }
+
+    /// <summary>
+    /// Finds the cluster a client names: null for the default cluster, else its options and path, or an error when
+    /// it is not configured.
+    /// </summary>
+    internal static (KafkaClusterOptions? Options, string? Path) FindCluster(ReliableKafkaOptions root, string? cluster, string clientPath, List<string> errors)
+    {
+        if (cluster is null)
+        {
+            return (null, null);
+        }
+
+        if (string.IsNullOrWhiteSpace(cluster))
+        {
+            errors.Add($"{clientPath}: Cluster is empty; leave it unset for the default cluster, or name one of {RootPath}:Clusters.");
+            return (null, null);
+        }
+
+        if (root.Clusters.TryGetValue(cluster, out var options) && options is not null)
+        {
+            return (options, ClusterPath(cluster));
+        }
+
+        var known = root.Clusters.Count == 0 ? "none is configured" : $"configured: {string.Join(", ", root.Clusters.Keys.Order(StringComparer.Ordinal))}";
+        errors.Add($"{clientPath}: Cluster '{cluster}' is not configured under {RootPath}:Clusters ({known}).");
+        return (null, null);
     }
 
     private static void CheckProducerRules(Assembly config, DeliveryGuarantee guarantee, List<string> errors)
@@ -353,17 +386,19 @@ internal static class KafkaClientConfigBuilder
             ? CheckGuarantee(chosen, $"{path}:DeliveryGuarantee", errors)
             : CheckGuarantee(root.DeliveryGuarantee, $"{RootPath}:DeliveryGuarantee", []);
 
-    private static void AddGlobal(Assembly config, ReliableKafkaOptions root, string? clientId, string name, List<string> errors)
+    private static void AddConnection(Assembly config, ReliableKafkaOptions root, string? clusterName, List<string> errors)
     {
-        if (!string.IsNullOrWhiteSpace(root.BootstrapServers))
+        var (cluster, clusterPath) = FindCluster(root, clusterName, config.Path, errors);
+        config.Cluster = cluster is null ? null : clusterName;
+        var (bootstrap, security, path) = cluster is null
+            ? (root.BootstrapServers, root.Security, RootPath)
+            : (cluster.BootstrapServers, cluster.Security, clusterPath!);
+        if (!string.IsNullOrWhiteSpace(bootstrap))
         {
-            config.SetOption(BootstrapServers, root.BootstrapServers, $"{RootPath}:BootstrapServers");
+            config.SetOption(BootstrapServers, bootstrap, $"{path}:BootstrapServers");
         }
 
-        config.SetOption(ClientId, clientId ?? $"{root.ClientId ?? DefaultClientId}-{name}", clientId is null ? $"{RootPath}:ClientId" : "ClientId");
-
-        var security = root.Security;
-        var securityPath = $"{RootPath}:Security";
+        var securityPath = $"{path}:Security";
         if (security.Protocol is { } protocol)
         {
             config.SetOption("security.protocol", ToKafka(protocol, securityPath, "Protocol", errors), $"{securityPath}:Protocol");
@@ -382,21 +417,26 @@ internal static class KafkaClientConfigBuilder
         config.SetOption("ssl.key.password", security.SslKeyPassword, $"{securityPath}:SslKeyPassword");
 
         config.SetRaw(root.Config, $"{RootPath}:Config");
+        if (cluster is not null)
+        {
+            config.SetRaw(cluster.Config, $"{clusterPath}:Config");
+        }
     }
 
-    private static string? OwnerOf(string canonicalKey, ConfigScope scope)
+    private static string? OwnerOf(string canonicalKey, ConfigScope scope, string path)
     {
         if (GlobalOwned.TryGetValue(canonicalKey, out var global))
         {
-            return $"{RootPath}:{global}";
+            // A named cluster has its own connection options; the client id prefix is global.
+            return scope == ConfigScope.Cluster && canonicalKey != ClientId ? $"{path}:{global}" : $"{RootPath}:{global}";
         }
 
         var producer = scope != ConfigScope.Consumer && ProducerOwned.TryGetValue(canonicalKey, out var p) ? p : null;
         var consumer = scope != ConfigScope.Producer && ConsumerOwned.TryGetValue(canonicalKey, out var c) ? c : null;
         return (scope, producer, consumer) switch
         {
-            (ConfigScope.Global, not null, _) => $"{RootPath}:Producers:<name>:{producer}",
-            (ConfigScope.Global, _, not null) => $"{RootPath}:Consumers:<name>:{consumer}",
+            (ConfigScope.Global or ConfigScope.Cluster, not null, _) => $"{RootPath}:Producers:<name>:{producer}",
+            (ConfigScope.Global or ConfigScope.Cluster, _, not null) => $"{RootPath}:Consumers:<name>:{consumer}",
             (_, not null, _) => producer,
             (_, _, not null) => consumer,
             _ => null,
@@ -454,6 +494,8 @@ internal static class KafkaClientConfigBuilder
 
         public string Path { get; } = path;
 
+        public string? Cluster { get; set; }
+
         public string? Get(string key) => _values.GetValueOrDefault(key);
 
         public void SetOption(string key, string? value, string option)
@@ -496,6 +538,7 @@ internal static class KafkaClientConfigBuilder
         {
             Path = Path,
             Name = name,
+            Cluster = Cluster,
             Guarantee = guarantee,
             Values = new Dictionary<string, string>(_values, StringComparer.Ordinal),
             Errors = errors,

@@ -12,6 +12,9 @@ internal static class KafkaConfigKeys
     internal const string EnableIdempotence = "enable.idempotence";
     internal const string MaxInFlight = "max.in.flight";
     internal const string Retries = "retries";
+    internal const string GroupId = "group.id";
+    internal const string GroupInstanceId = "group.instance.id";
+    internal const string EnablePartitionEof = "enable.partition.eof";
     internal const string EnableAutoCommit = "enable.auto.commit";
     internal const string EnableAutoOffsetStore = "enable.auto.offset.store";
     internal const string TransactionalId = "transactional.id";

@@ -17,14 +17,20 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
 
-        if (string.IsNullOrWhiteSpace(options.BootstrapServers))
+        if (string.IsNullOrWhiteSpace(options.BootstrapServers) && UsesDefaultCluster(options))
         {
             errors.Add($"{RootPath}: BootstrapServers must be set (comma-separated host:port, e.g. localhost:9092).");
+        }
+
+        if (Native.Internal.ClientHandle.Unsupported is { } unsupported)
+        {
+            errors.Add($"{RootPath}: {unsupported}");
         }
 
         CheckGuarantee(options.DeliveryGuarantee, $"{RootPath}:DeliveryGuarantee", errors);
         ValidateAnnotations(options.Security, $"{RootPath}:Security", errors);
         CheckRawConfig(options.Config, RootPath, ConfigScope.Global, errors);
+        ValidateClusters(options, errors);
 
         ValidateClients(options.Producers, "producer", "AddProducer", registry.IsProducer, ProducerPath, ConfigScope.Producer, p => p.Config, BuildProducer, options, errors);
         ValidateClients(options.Consumers, "consumer", "AddConsumer", registry.IsConsumer, ConsumerPath, ConfigScope.Consumer, c => c.Config, BuildConsumer, options, errors);
@@ -46,6 +52,45 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors.Distinct(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Whether the default cluster is needed: when a registered client does not name a cluster, or when nothing is
+    /// registered yet (an application that only redrives, or adds clients later).
+    /// </summary>
+    private bool UsesDefaultCluster(ReliableKafkaOptions options)
+    {
+        var producers = options.Producers.Where(p => registry.IsProducer(p.Key)).Select(p => p.Value.Cluster);
+        var consumers = options.Consumers.Where(c => registry.IsConsumer(c.Key)).Select(c => c.Value.Cluster);
+        var clusters = producers.Concat(consumers).ToList();
+        return clusters.Count == 0 || clusters.Any(c => c is null);
+    }
+
+    private static void ValidateClusters(ReliableKafkaOptions options, List<string> errors)
+    {
+        foreach (var (name, cluster) in options.Clusters)
+        {
+            var path = ClusterPath(name);
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                errors.Add($"{RootPath}:Clusters has an entry with an empty name.");
+                continue;
+            }
+
+            if (cluster is null)
+            {
+                errors.Add($"{path} is empty; set its BootstrapServers.");
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(cluster.BootstrapServers))
+            {
+                errors.Add($"{path}: BootstrapServers must be set (comma-separated host:port).");
+            }
+
+            ValidateAnnotations(cluster.Security, $"{path}:Security", errors);
+            CheckRawConfig(cluster.Config, path, ConfigScope.Cluster, errors);
+        }
     }
 
     private static void ValidateClients<TOptions>(

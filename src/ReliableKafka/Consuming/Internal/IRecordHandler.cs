@@ -5,8 +5,15 @@ namespace ReliableKafka.Consuming.Internal;
 /// <summary>What the engine runs for each raw record: deserialization once, then the user's handler once per attempt.</summary>
 internal interface IRecordHandler
 {
+    /// <summary>
+    /// Gets a value indicating whether a deserializer is asynchronous (a Schema Registry's, say): its failures may be
+    /// passing (the registry unreachable), so they are retried like handler failures; a synchronous deserializer's
+    /// failure is final (poison).
+    /// </summary>
+    bool DeserializesAsynchronously { get; }
+
     /// <summary>Deserializes a record for its attempts; throws <see cref="MessageDeserializationException"/> for bytes it cannot read.</summary>
-    object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
+    ValueTask<object> PrepareAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
 
     /// <summary>The message id the consumer's selector picks for a prepared record, or null (no selector, or it declined).</summary>
     string? SelectMessageId(object prepared);

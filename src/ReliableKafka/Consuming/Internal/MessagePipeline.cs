@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using ReliableKafka.Deduplication;
 using ReliableKafka.Deduplication.Internal;
+using ReliableKafka.Serialization.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
 
@@ -9,18 +10,20 @@ namespace ReliableKafka.Consuming.Internal;
 internal sealed class MessagePipeline<TKey, TValue, THandler>(
     string consumerName,
     string groupId,
-    IDeserializer<TKey> keyDeserializer,
-    IDeserializer<TValue> valueDeserializer,
+    MessageDeserializer<TKey> keyDeserializer,
+    MessageDeserializer<TValue> valueDeserializer,
     IServiceScopeFactory scopes,
     Func<MessageContext<TKey, TValue>, string?>? messageIdSelector = null) : IRecordHandler
     where THandler : class, IMessageHandler<TKey, TValue>
 {
-    public object Prepare(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    public bool DeserializesAsynchronously { get; } = keyDeserializer.IsAsync || valueDeserializer.IsAsync;
+
+    public async ValueTask<object> PrepareAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
     {
         var message = record.Message;
         var headers = message.Headers ?? [];
-        var key = Deserialize(keyDeserializer, message.Key, MessageComponentType.Key, record, headers);
-        var value = Deserialize(valueDeserializer, message.Value, MessageComponentType.Value, record, headers);
+        var key = await DeserializeAsync(keyDeserializer, message.Key, MessageComponentType.Key, record, headers).ConfigureAwait(false);
+        var value = await DeserializeAsync(valueDeserializer, message.Value, MessageComponentType.Value, record, headers).ConfigureAwait(false);
         return new MessageContext<TKey, TValue>(key, value, record, headers, consumerName, groupId, cancellationToken);
     }
 
@@ -79,11 +82,15 @@ internal sealed class MessagePipeline<TKey, TValue, THandler>(
         }
     }
 
-    private static T Deserialize<T>(IDeserializer<T> deserializer, byte[]? data, MessageComponentType component, ConsumeResult<byte[]?, byte[]?> record, Headers headers)
+    private static async ValueTask<T> DeserializeAsync<T>(
+        MessageDeserializer<T> deserializer, byte[]? data, MessageComponentType component, ConsumeResult<byte[]?, byte[]?> record, Headers headers)
     {
+        var context = new SerializationContext(component, record.Topic, headers);
         try
         {
-            return deserializer.Deserialize(data, data is null, new SerializationContext(component, record.Topic, headers));
+            return deserializer.Async is { } async
+                ? await async.DeserializeAsync(data, data is null, context).ConfigureAwait(false)
+                : deserializer.Sync!.Deserialize(data, data is null, context);
         }
         catch (Exception e)
         {

@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Diagnostics.Internal;
 
 namespace ReliableKafka.Consuming.Internal;
@@ -33,13 +34,14 @@ internal sealed class PollLoop(
     {
         Log.ConsumerStarting(context.Logger, context.Config, context.Options);
         var rebalance = rebalancer;
-        var consumer = consumerBuilder(context.Config.Values)
+        var builder = consumerBuilder(context.Config.Values);
+        KafkaClientFactory.SetOwnHandlers(KafkaClientRole.Consumer, context.Name, () => builder
             .SetErrorHandler((_, error) => errors.Report(error))
             .SetLogHandler((_, message) => Log.Librdkafka(context.LibrdkafkaLogger, message))
             .SetPartitionsAssignedHandler((c, assigned) => InCallback("assigning partitions", () => rebalance.OnAssigned(c, assigned)))
             .SetPartitionsRevokedHandler((c, revoked) => InCallback("revoking partitions", () => rebalance.OnRevoked(c, revoked)))
-            .SetPartitionsLostHandler((_, lost) => InCallback("losing partitions", () => rebalance.OnLost(lost)))
-            .Build();
+            .SetPartitionsLostHandler((_, lost) => InCallback("losing partitions", () => rebalance.OnLost(lost))));
+        var consumer = builder.Build();
         var leftBehind = false;
         try
         {

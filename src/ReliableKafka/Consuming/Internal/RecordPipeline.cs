@@ -20,7 +20,7 @@ namespace ReliableKafka.Consuming.Internal;
 internal sealed class RecordPipeline
 #pragma warning restore CA1001
 {
-    // A record waiting for its deduplication store is tried again after this pause, doubling up to the maximum.
+    // A record waiting for its deduplication store is tried again after about this pause, doubling up to the maximum (with jitter).
     private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
 
@@ -30,6 +30,7 @@ internal sealed class RecordPipeline
     private readonly Admission _admission;
     private readonly IFailurePolicy _failurePolicy;
     private readonly ResiliencePipeline _retry;
+    private readonly ResiliencePipeline _deserializeRetry;
     private readonly SemaphoreSlim _concurrency;
 
     public RecordPipeline(EngineContext context, IRecordHandler handler, Deduplicator? dedup, Admission admission, IFailurePolicy failurePolicy)
@@ -40,6 +41,9 @@ internal sealed class RecordPipeline
         _admission = admission;
         _failurePolicy = failurePolicy;
         _retry = context.AtMostOnce ? ResiliencePipeline.Empty : RetryPipelines.Build(context.Options.Retry, context.Time);
+        _deserializeRetry = context.AtMostOnce
+            ? ResiliencePipeline.Empty
+            : RetryPipelines.BuildForDeserialization(context.Options.Retry, context.Time, (e, attempt) => Log.DeserializationFailed(context.Logger, context.Name, e.Record, attempt, e.InnerException ?? e));
         _concurrency = new SemaphoreSlim(context.Options.MaxConcurrency, context.Options.MaxConcurrency);
         RunLane = lane => _ = RunLaneAsync(lane);
     }
@@ -75,11 +79,16 @@ internal sealed class RecordPipeline
             object prepared;
             try
             {
-                prepared = _handler.Prepare(record, token);
+                prepared = _handler.DeserializesAsynchronously
+                    ? await _deserializeRetry.ExecuteAsync(
+                        static (args, cancellationToken) => args.Handler.PrepareAsync(args.Record, cancellationToken),
+                        (Handler: _handler, Record: record),
+                        token).ConfigureAwait(false)
+                    : await _handler.PrepareAsync(record, token).ConfigureAwait(false);
             }
-            catch (MessageDeserializationException e)
+            catch (MessageDeserializationException e) when (!token.IsCancellationRequested)
             {
-                // Poison: another attempt cannot read it either.
+                // Poison (a synchronous deserializer's failure, or an asynchronous one's after its retries).
                 await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, Attempts: 0), token).ConfigureAwait(false);
                 return;
             }
@@ -113,37 +122,73 @@ internal sealed class RecordPipeline
 
     /// <summary>
     /// Runs the record's attempts through the retry pipeline; false when the partition was let go meanwhile. A
-    /// deduplication store failure is no attempt failure: the record waits, with growing pauses, and starts over.
+    /// deduplication store failure is no attempt failure: the record waits, with growing pauses (with jitter), and
+    /// starts over.
     /// </summary>
     private async ValueTask<bool> RunAttemptsAsync(AttemptRun run, CancellationToken token)
     {
-        var pause = FirstRetryPause;
-        var failing = false;
         try
         {
-            while (true)
+            return await RunAttemptsOnceAsync(run, token).ConfigureAwait(false);
+        }
+        catch (DeduplicationRetryException e) when (e.StoreFailed && !token.IsCancellationRequested)
+        {
+            return await WaitForTheStoreAsync(run, e, token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The attempts; a claim that had to be given up (not a store failure) starts them over at once.</summary>
+    private async ValueTask<bool> RunAttemptsOnceAsync(AttemptRun run, CancellationToken token)
+    {
+        while (true)
+        {
+            try
             {
-                try
-                {
-                    return await _retry.ExecuteAsync(
-                        static (run, cancellationToken) => run.Pipeline.AttemptAsync(run, cancellationToken),
-                        run,
-                        token).ConfigureAwait(false);
-                }
-                catch (DeduplicationRetryException e) when (!token.IsCancellationRequested)
-                {
-                    if (e.StoreFailed)
-                    {
-                        _dedup!.Failed(ref failing, run.State.TopicPartition, run.Offset, pause, e);
-                        await Task.Delay(pause, _context.Time, token).ConfigureAwait(false);
-                        pause = pause * 2 < MaxRetryPause ? pause * 2 : MaxRetryPause;
-                    }
-                }
+                return await _retry.ExecuteAsync(
+                    static (run, cancellationToken) => run.Pipeline.AttemptAsync(run, cancellationToken),
+                    run,
+                    token).ConfigureAwait(false);
             }
+            catch (DeduplicationRetryException e) when (!e.StoreFailed && !token.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a store failure: starts the attempts over after growing pauses until the store answers, counted as failing
+    /// meanwhile (health check, <see cref="Deduplicator.Failing"/>).
+    /// </summary>
+    private async ValueTask<bool> WaitForTheStoreAsync(AttemptRun run, DeduplicationRetryException failure, CancellationToken token)
+    {
+        var failing = false;
+        var dedup = _dedup!;
+        var pending = failure;
+        var waits = Backoffs.UntilItWorks(
+            FirstRetryPause,
+            MaxRetryPause,
+            _context.Time,
+            static e => e is DeduplicationRetryException { StoreFailed: true },
+            (e, pause) => dedup.Failed(ref failing, run.State.TopicPartition, run.Offset, pause, e));
+        try
+        {
+            return await waits.ExecuteAsync(
+                async cancellationToken =>
+                {
+                    // The failure that led here is the first one to wait after.
+                    if (pending is { } first)
+                    {
+                        pending = null;
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                    }
+
+                    return await RunAttemptsOnceAsync(run, cancellationToken).ConfigureAwait(false);
+                },
+                token).ConfigureAwait(false);
         }
         finally
         {
-            _dedup?.Recovered(ref failing);
+            dedup.Recovered(ref failing);
         }
     }
 

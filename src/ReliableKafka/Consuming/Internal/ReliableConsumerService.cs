@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Deduplication;
 using ReliableKafka.Deduplication.Internal;
@@ -49,6 +50,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
         var root = options.Value;
         var consumerOptions = root.Consumers[Name];
         var config = KafkaClientConfigBuilder.BuildConsumer(root, Name, consumerOptions).ThrowIfInvalid();
+        var clients = services.GetRequiredService<KafkaClientFactory>();
         var pipeline = new MessagePipeline<TKey, TValue, THandler>(
             Name,
             consumerOptions.GroupId!,
@@ -59,10 +61,11 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
         var deadLetters = config.Guarantee != DeliveryGuarantee.AtMostOnce && consumerOptions.FailurePolicy == FailurePolicy.DeadLetter
             ? new DeadLetterWriter(
                 DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid(),
+                config,
                 consumerOptions.DeadLetter,
                 consumerOptions.GroupId!,
                 time,
-                loggerFactory.CreateLogger(Log.LibrdkafkaCategory))
+                clients)
             : null;
         var deduplicator = UsesDeduplication(config.Guarantee, consumerOptions)
             ? new Deduplicator(
@@ -80,6 +83,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             pipeline,
             loggerFactory,
             time,
+            consumerBuilder: settings => clients.CreateConsumerBuilder(settings, KafkaClientRole.Consumer, Name, config.Cluster),
             offsetStore: services.GetService<IGroupOffsetStore>(),
             deadLetters: deadLetters,
             deduplicator: deduplicator);

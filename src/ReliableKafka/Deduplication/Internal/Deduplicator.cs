@@ -2,6 +2,7 @@ using System.Globalization;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using ReliableKafka.Diagnostics.Internal;
+using ReliableKafka.Failures.Internal;
 
 namespace ReliableKafka.Deduplication.Internal;
 
@@ -186,41 +187,66 @@ internal sealed class Deduplicator
     public async ValueTask CompleteAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
     {
         Completing(owner);
-        long started = 0;
-        var pause = FirstCompletionRetry;
-        var failing = false;
         try
         {
-            while (true)
+            try
             {
-                try
-                {
-                    if (!await _store.CompleteAsync(key, owner, CancellationToken.None).ConfigureAwait(false))
-                    {
-                        PossibleDuplicate(key, partition, offset);
-                    }
-
-                    return;
-                }
-                catch (Exception e)
-                {
-                    started = started == 0 ? _time.GetTimestamp() : started;
-                    if (token.IsCancellationRequested && _time.GetElapsedTime(started) > _lease)
-                    {
-                        return;
-                    }
-
-                    Failed(ref failing, partition, offset, pause, e);
-                }
-
-                await Task.Delay(pause, _time, CancellationToken.None).ConfigureAwait(false);
-                pause = pause * 2 < MaxCompletionRetry ? pause * 2 : MaxCompletionRetry;
+                await CompleteOnceAsync(key, owner, partition, offset).ConfigureAwait(false);
+            }
+            catch (Exception first)
+            {
+                await CompleteUntilDoneAsync(key, owner, partition, offset, first, token).ConfigureAwait(false);
             }
         }
         finally
         {
-            Recovered(ref failing);
             Unhold(owner);
+        }
+    }
+
+    private async ValueTask CompleteOnceAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset)
+    {
+        if (!await _store.CompleteAsync(key, owner, CancellationToken.None).ConfigureAwait(false))
+        {
+            PossibleDuplicate(key, partition, offset);
+        }
+    }
+
+    /// <summary>After a failed completion: tries again with growing pauses (with jitter) until the store answers, or, once the record's work was abandoned, until the lease is over.</summary>
+    private async ValueTask CompleteUntilDoneAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, Exception failure, CancellationToken token)
+    {
+        var started = _time.GetTimestamp();
+        var failing = false;
+        var pending = failure;
+        var retries = Backoffs.UntilItWorks(
+            FirstCompletionRetry,
+            MaxCompletionRetry,
+            _time,
+            _ => !token.IsCancellationRequested || _time.GetElapsedTime(started) <= _lease,
+            (e, pause) => Failed(ref failing, partition, offset, pause, e));
+        try
+        {
+            // Not cancelled with the record's work: a completion still spares its next owner a duplicate.
+            await retries.ExecuteAsync(
+                async _ =>
+                {
+                    if (pending is { } first)
+                    {
+                        pending = null;
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                    }
+
+                    await CompleteOnceAsync(key, owner, partition, offset).ConfigureAwait(false);
+                },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception) when (token.IsCancellationRequested)
+        {
+            // Abandoned and the lease is over: the claim has expired, and the record's next owner handles it.
+        }
+        finally
+        {
+            Recovered(ref failing);
         }
     }
 
@@ -265,12 +291,33 @@ internal sealed class Deduplicator
     public async ValueTask ReleaseUntilDoneAsync(DeduplicationKey key, Guid owner, TopicPartition partition, long offset, CancellationToken token)
     {
         var started = _time.GetTimestamp();
-        var pause = FirstClaimPoll;
-        while (!await ReleaseAsync(key, owner, partition, offset).ConfigureAwait(false) && _time.GetElapsedTime(started) < _lease)
+        var retries = Backoffs.UntilItWorks(
+            FirstClaimPoll,
+            MaxClaimPoll,
+            _time,
+            e => e is ReleaseFailedException && _time.GetElapsedTime(started) < _lease,
+            static (_, _) => { });
+        try
         {
-            await Task.Delay(pause, _time, token).ConfigureAwait(false);
-            pause = pause * 2 < MaxClaimPoll ? pause * 2 : MaxClaimPoll;
+            await retries.ExecuteAsync(
+                async _ =>
+                {
+                    if (!await ReleaseAsync(key, owner, partition, offset).ConfigureAwait(false))
+                    {
+                        throw new ReleaseFailedException();
+                    }
+                },
+                token).ConfigureAwait(false);
         }
+        catch (ReleaseFailedException)
+        {
+            // The lease is over: the claim has expired, so nothing is left to release.
+        }
+    }
+
+    /// <summary>A release that failed (logged by <see cref="ReleaseAsync"/>), to be tried again.</summary>
+    private sealed class ReleaseFailedException : Exception
+    {
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace ReliableKafka.Failures.Internal;
 
 /// <summary>
 /// <see cref="FailurePolicy.DeadLetter"/>: writes the record to the dead-letter topic, trying again with growing pauses
-/// until the write is acknowledged; only then is the record finished. Deduplicating, each delivery's write is claimed
+/// (with jitter, <see cref="Backoffs"/>) until the write is acknowledged; only then is the record finished. Deduplicating, each delivery's write is claimed
 /// in the store, so that it happens once per failed delivery however often members crash.
 /// </summary>
 internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter writer, Deduplicator? dedup) : IFailurePolicy
@@ -25,7 +25,6 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
     {
         var (state, record, error, attempts) = failed;
         var token = cancellationToken;
-        var pause = FirstRetryPause;
         var failing = false;
 
         // Deduplicating, the write of this copy is claimed (under its delivery, not its message id, so that a redriven
@@ -39,11 +38,24 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
         // member crashed in the middle of this write, or a write of this member failed after it may have been made.
         // It stays set until a look-up answered, whatever fails in between.
         var mayBeWritten = false;
+
+        // Every failure (of the store, the look-up or the write) is tried again, with growing pauses, until the record
+        // is written or its work abandoned.
+        var retries = Backoffs.UntilItWorks(FirstRetryPause, MaxRetryPause, context.Time, static _ => true, (e, pause) =>
+        {
+            if (!failing)
+            {
+                failing = true;
+                Interlocked.Increment(ref _writesFailing);
+            }
+
+            Log.DeadLetterWriteFailed(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value, (long)pause.TotalMilliseconds, e.Message);
+            ConsumerMetrics.DeadLetterWriteFailed(context.Name, context.GroupId, state.TopicPartition);
+        });
         try
         {
-            while (true)
-            {
-                try
+            await retries.ExecuteAsync(
+                async token =>
                 {
                     token.ThrowIfCancellationRequested();
                     if (dedup is not null && !await dedup.ClaimAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false))
@@ -101,23 +113,8 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
                     }
 
                     state.Offsets.Complete(record.Offset.Value);
-                    return;
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    if (!failing)
-                    {
-                        failing = true;
-                        Interlocked.Increment(ref _writesFailing);
-                    }
-
-                    Log.DeadLetterWriteFailed(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value, (long)pause.TotalMilliseconds, e.Message);
-                    ConsumerMetrics.DeadLetterWriteFailed(context.Name, context.GroupId, state.TopicPartition);
-                }
-
-                await Task.Delay(pause, context.Time, token).ConfigureAwait(false);
-                pause = pause * 2 < MaxRetryPause ? pause * 2 : MaxRetryPause;
-            }
+                },
+                token).ConfigureAwait(false);
         }
         catch (Exception) when (token.IsCancellationRequested)
         {

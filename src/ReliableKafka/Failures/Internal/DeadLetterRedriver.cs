@@ -3,6 +3,7 @@ using System.Text;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Diagnostics.Internal;
 
@@ -13,14 +14,13 @@ namespace ReliableKafka.Failures.Internal;
 /// matching records with an idempotent acks=all producer, and commits the read position per batch once the
 /// batch is acknowledged.
 /// </summary>
-internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options, ILoggerFactory loggerFactory) : IDeadLetterRedriver
+internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options, ILoggerFactory loggerFactory, KafkaClientFactory clients) : IDeadLetterRedriver
 {
     private const string ClientName = "redrive";
     private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(200);
 
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ConsumerCategory);
-    private readonly ILogger _librdkafkaLogger = loggerFactory.CreateLogger(Log.LibrdkafkaCategory);
 
     public Task<RedriveResult> RedriveAsync(RedriveRequest request, CancellationToken cancellationToken = default)
     {
@@ -33,11 +33,11 @@ internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options,
         }
 
         var root = options.Value;
-        var consumerOptions = new ConsumerOptions { GroupId = request.EffectiveGroupId, AutoOffsetReset = AutoOffsetReset.Earliest };
+        var consumerOptions = new ConsumerOptions { GroupId = request.EffectiveGroupId, AutoOffsetReset = AutoOffsetReset.Earliest, Cluster = request.Cluster };
         consumerOptions.Topics.Add(request.DeadLetterTopic);
         var consumerConfig = KafkaClientConfigBuilder.BuildConsumer(root, ClientName, consumerOptions).ThrowIfInvalid();
         var producerConfig = KafkaClientConfigBuilder.BuildProducer(
-            root, ClientName, new ProducerOptions { DeliveryGuarantee = DeliveryGuarantee.AtLeastOnce, MessageIdHeader = false }).ThrowIfInvalid();
+            root, ClientName, new ProducerOptions { DeliveryGuarantee = DeliveryGuarantee.AtLeastOnce, MessageIdHeader = false, Cluster = request.Cluster }).ThrowIfInvalid();
 
         // The Confluent consumer blocks: the redrive runs on a thread of its own.
         return Task.Factory.StartNew(
@@ -49,12 +49,8 @@ internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options,
 
     private RedriveResult Run(RedriveRequest request, KafkaClientConfig consumerConfig, KafkaClientConfig producerConfig, CancellationToken cancellationToken)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig.Values)
-            .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-            .Build();
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(producerConfig.Values)
-            .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-            .Build();
+        using var consumer = clients.CreateConsumer(consumerConfig.Values, KafkaClientRole.RedriveConsumer, ClientName, consumerConfig.Cluster);
+        using var producer = clients.CreateProducer(producerConfig, KafkaClientRole.RedriveProducer, ClientName);
 
         // Where this group stopped, and the end as of now: records dead-lettered later wait for the next redrive.
         var partitions = Partitions(producer, request.DeadLetterTopic);

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
-using Microsoft.Extensions.Logging;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
-using ReliableKafka.Diagnostics.Internal;
 
 namespace ReliableKafka.Failures.Internal;
 
@@ -27,28 +26,62 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     private readonly TimeProvider _time;
     private readonly object _gate = new();
     private readonly KafkaClientConfig _producerConfig;
-    private readonly ILogger _librdkafkaLogger;
+    private readonly KafkaClientConfig _consumerConfig;
+    private readonly KafkaClientFactory _clients;
     private IProducer<byte[]?, byte[]?>? _producer;
     private bool _disposed;
 
-    // Connection and security settings a reader of the dead-letter topic shares with its producer.
-    private static readonly string[] SharedPrefixes = ["bootstrap.servers", "security.", "sasl.", "ssl.", "client.", "socket.", "reconnect.", "broker.", "api.version", "metadata.", "topic.metadata", "connections.max.idle.ms"];
-
-    public DeadLetterWriter(KafkaClientConfig producerConfig, DeadLetterOptions options, string groupId, TimeProvider time, ILogger librdkafkaLogger)
+    /// <param name="producerConfig">The dead-letter producer's settings (<see cref="BuildConfig"/>).</param>
+    /// <param name="consumerConfig">The settings of the consumer whose records are dead-lettered: the look-up reads with them.</param>
+    /// <param name="options">Where and how records are dead-lettered.</param>
+    /// <param name="groupId">The consumer's group (written in the diagnostic headers).</param>
+    /// <param name="time">The clock of the look-up's timeout.</param>
+    /// <param name="clients">Creates the producer and the look-up consumer.</param>
+    public DeadLetterWriter(KafkaClientConfig producerConfig, KafkaClientConfig consumerConfig, DeadLetterOptions options, string groupId, TimeProvider time, KafkaClientFactory clients)
     {
         _producerConfig = producerConfig;
-        _librdkafkaLogger = librdkafkaLogger;
+        _consumerConfig = consumerConfig;
+        _clients = clients;
         _options = options;
         _groupId = groupId;
         _time = time;
     }
 
-    /// <summary>The settings of a consumer's dead-letter producer: the global ones, AtLeastOnce, and <see cref="DeadLetterOptions.WriteTimeout"/>.</summary>
+    /// <summary>
+    /// The settings of the look-up consumer: every setting of the consumer it serves (so it connects, authenticates and
+    /// reads exactly as that consumer does), outside any group: a group id of its own, no static membership, nothing
+    /// committed or stored, no end-of-partition events.
+    /// </summary>
+    public static List<KeyValuePair<string, string>> LookupSettings(KafkaClientConfig consumerConfig)
+    {
+        var settings = consumerConfig.Values
+            .Where(kv => kv.Key is not (KafkaConfigKeys.GroupId or KafkaConfigKeys.GroupInstanceId or KafkaConfigKeys.ClientId
+                or KafkaConfigKeys.EnableAutoCommit or KafkaConfigKeys.EnableAutoOffsetStore or KafkaConfigKeys.EnablePartitionEof))
+            .ToList();
+        var clientId = consumerConfig.Values.TryGetValue(KafkaConfigKeys.ClientId, out var id) ? id : "reliablekafka";
+        settings.Add(new(KafkaConfigKeys.ClientId, $"{clientId}-dlt-lookup"));
+        settings.Add(new(KafkaConfigKeys.GroupId, $"reliablekafka-dlt-check-{Guid.NewGuid():N}"));
+        settings.Add(new(KafkaConfigKeys.EnableAutoCommit, "false"));
+        settings.Add(new(KafkaConfigKeys.EnableAutoOffsetStore, "false"));
+        settings.Add(new(KafkaConfigKeys.EnablePartitionEof, "false"));
+        return settings;
+    }
+
+    /// <summary>
+    /// The settings of a consumer's dead-letter producer: the connection of the consumer's cluster, the global raw
+    /// settings, AtLeastOnce, and <see cref="DeadLetterOptions.WriteTimeout"/>.
+    /// </summary>
     public static KafkaClientConfig BuildConfig(ReliableKafkaOptions root, string consumerName, ConsumerOptions options) =>
         KafkaClientConfigBuilder.BuildProducer(
             root,
             $"{consumerName}-dlt",
-            new ProducerOptions { DeliveryGuarantee = DeliveryGuarantee.AtLeastOnce, MessageTimeout = options.DeadLetter.WriteTimeout, MessageIdHeader = false });
+            new ProducerOptions
+            {
+                DeliveryGuarantee = DeliveryGuarantee.AtLeastOnce,
+                MessageTimeout = options.DeadLetter.WriteTimeout,
+                MessageIdHeader = false,
+                Cluster = options.Cluster,
+            });
 
     public async Task<TopicPartitionOffset> WriteAsync(ConsumeResult<byte[]?, byte[]?> record, Exception error, int attempts, CancellationToken cancellationToken)
     {
@@ -72,9 +105,7 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _producer ??= new ProducerBuilder<byte[]?, byte[]?>(_producerConfig.Values)
-                .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-                .Build();
+            _producer ??= _clients.CreateProducer(_producerConfig, KafkaClientRole.DeadLetterProducer, _consumerConfig.Name);
             return _producer.ProduceAsync(topic, message, cancellationToken);
         }
     }
@@ -117,13 +148,7 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     private bool Contains(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
     {
         var topic = _options.TopicFor(record.Topic);
-        var settings = _producerConfig.Values.Where(kv => SharedPrefixes.Any(p => kv.Key.StartsWith(p, StringComparison.Ordinal))).ToList();
-        settings.Add(new("group.id", $"reliablekafka-dlt-check-{Guid.NewGuid():N}"));
-        settings.Add(new("enable.auto.commit", "false"));
-        settings.Add(new("enable.partition.eof", "false"));
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(settings)
-            .SetLogHandler((_, message) => Log.Librdkafka(_librdkafkaLogger, message))
-            .Build();
+        using var consumer = _clients.CreateConsumer(LookupSettings(_consumerConfig), KafkaClientRole.DeadLetterLookup, _consumerConfig.Name, _consumerConfig.Cluster);
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var timeout = TimeSpan.FromSeconds(10);
         var deadline = _time.GetTimestamp();

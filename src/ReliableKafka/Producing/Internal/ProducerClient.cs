@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Diagnostics.Internal;
 
@@ -21,7 +22,7 @@ internal sealed class ProducerClient : IDisposable
     // How long disposal waits for the delivery reports of purged messages (they come at once; a poll cycle at most).
     private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(5);
 
-    public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, ILogger librdkafkaLogger)
+    public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, KafkaClientFactory clients)
     {
         Name = config.Name;
         MessageIdHeader = options.MessageIdHeader;
@@ -29,10 +30,7 @@ internal sealed class ProducerClient : IDisposable
         Guarantee = config.Guarantee;
         _logger = logger;
         _flushTimeout = flushTimeout;
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(config.Values)
-            .SetErrorHandler((_, error) => OnError(error))
-            .SetLogHandler((_, message) => Log.Librdkafka(librdkafkaLogger, message))
-            .Build();
+        _producer = clients.CreateProducer(config, KafkaClientRole.Producer, config.Name, OnError);
         Log.ProducerCreated(_logger, config);
     }
 

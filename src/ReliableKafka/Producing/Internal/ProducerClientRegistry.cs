@@ -1,17 +1,17 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Diagnostics.Internal;
 
 namespace ReliableKafka.Producing.Internal;
 
 /// <summary>Creates each named producer client on first use, flushes them on host shutdown and disposes them with the container.</summary>
-internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> options, ILoggerFactory loggerFactory) : IDisposable
+internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> options, ILoggerFactory loggerFactory, KafkaClientFactory clients) : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<ProducerClient>> _clients = new(StringComparer.OrdinalIgnoreCase);
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ProducerCategory);
-    private readonly ILogger _librdkafkaLogger = loggerFactory.CreateLogger(Log.LibrdkafkaCategory);
     private int _disposed;
 
     public ProducerClient Get(string name)
@@ -48,6 +48,6 @@ internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> opti
         }
 
         var config = KafkaClientConfigBuilder.BuildProducer(root, name, producerOptions).ThrowIfInvalid();
-        return new ProducerClient(config, producerOptions, _logger, _librdkafkaLogger);
+        return new ProducerClient(config, producerOptions, _logger, clients);
     }
 }

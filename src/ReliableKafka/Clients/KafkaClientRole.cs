@@ -1,0 +1,26 @@
+namespace ReliableKafka;
+
+/// <summary>What a Kafka client that ReliableKafka creates is for (see <see cref="ProducerBuilderContext.Role"/>).</summary>
+public enum KafkaClientRole
+{
+    /// <summary>A producer added with <c>AddProducer</c>; the name is the producer's.</summary>
+    Producer,
+
+    /// <summary>A consumer added with <c>AddConsumer</c>; the name is the consumer's.</summary>
+    Consumer,
+
+    /// <summary>The producer that writes a consumer's failed records to its dead-letter topic; the name is the consumer's.</summary>
+    DeadLetterProducer,
+
+    /// <summary>
+    /// The short-lived consumer that looks a record up in a consumer's dead-letter topic before writing it again
+    /// (after a write that may have happened); the name is the consumer's. It reads assigned partitions, in no group.
+    /// </summary>
+    DeadLetterLookup,
+
+    /// <summary>The consumer of a redrive (<see cref="IDeadLetterRedriver"/>); the name is <c>redrive</c>.</summary>
+    RedriveConsumer,
+
+    /// <summary>The producer of a redrive (<see cref="IDeadLetterRedriver"/>); the name is <c>redrive</c>.</summary>
+    RedriveProducer,
+}

@@ -86,8 +86,11 @@ public sealed class EmbeddedKafkaCluster : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes a broker down: its connections are closed and new ones are not served (they hang until the
-    /// client's socket.connection.setup.timeout.ms). Its partitions keep their data and their leader.
+    /// Takes a broker down: its open connections are closed and new ones are refused at once (clients try again after
+    /// reconnect.backoff.ms); a request a client sent just before may go unanswered until the client's request times
+    /// out (about 30 s with librdkafka's defaults: lower request.timeout.ms / socket.timeout.ms in tests that bounce
+    /// brokers). Its partitions keep their data and their leader (see <see cref="GetPartitionLeader"/>): move
+    /// leadership with <see cref="SetPartitionLeader"/> to simulate a failover.
     /// </summary>
     /// <param name="brokerId">The broker id, 1 to <see cref="BrokerCount"/>.</param>
     public void SetBrokerDown(int brokerId)
@@ -125,6 +128,38 @@ public sealed class EmbeddedKafkaCluster : IDisposable, IAsyncDisposable
         Check(
             MockClusterNative.PartitionSetLeader(lease.Cluster, topic, partition, brokerId),
             $"Setting the leader of {topic} [{partition}] to broker {brokerId}");
+    }
+
+    /// <summary>Gets the broker that leads a partition, as the cluster's metadata says (read with a short-lived admin client).</summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="partition">The partition.</param>
+    /// <returns>The leader's broker id (1 to <see cref="BrokerCount"/>), or -1 when the partition has no leader.</returns>
+    /// <exception cref="EmbeddedKafkaClusterException">The topic or partition does not exist, or no broker answered within 10 seconds.</exception>
+    public int GetPartitionLeader(string topic, int partition)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = BootstrapServers })
+            .SetLogHandler((_, _) => { })
+            .Build();
+        Metadata metadata;
+        try
+        {
+            metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+        }
+        catch (KafkaException e)
+        {
+            throw new EmbeddedKafkaClusterException($"Reading the metadata of '{topic}' failed: {e.Error.Reason}", e);
+        }
+
+        var topicMetadata = metadata.Topics.SingleOrDefault(t => t.Topic == topic);
+        if (topicMetadata is null || topicMetadata.Error.IsError)
+        {
+            throw new EmbeddedKafkaClusterException($"Topic '{topic}' does not exist ({topicMetadata?.Error.Reason ?? "not in the metadata"}).");
+        }
+
+        return topicMetadata.Partitions.SingleOrDefault(p => p.PartitionId == partition)?.Leader
+            ?? throw new EmbeddedKafkaClusterException($"Topic '{topic}' has no partition {partition} (it has {topicMetadata.Partitions.Count}).");
     }
 
     /// <summary>Deletes the records of a partition before an offset, as retention would; the log start offset moves there.</summary>

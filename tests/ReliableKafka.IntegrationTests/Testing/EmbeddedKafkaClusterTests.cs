@@ -126,6 +126,23 @@ public sealed class EmbeddedKafkaClusterTests : IDisposable
     }
 
     [Fact]
+    public void GetPartitionLeader_AfterSetPartitionLeader_ReturnsTheNewLeaderOfThatPartitionOnly()
+    {
+        _cluster.CreateTopic("led", 2);
+        var before = _cluster.GetPartitionLeader("led", 0);
+        var other = _cluster.GetPartitionLeader("led", 1);
+        var target = before % 3 + 1;
+
+        _cluster.SetPartitionLeader("led", 0, target);
+
+        before.Should().BeInRange(1, 3);
+        _cluster.GetPartitionLeader("led", 0).Should().Be(target);
+        _cluster.GetPartitionLeader("led", 1).Should().Be(other);
+        var act = () => _cluster.GetPartitionLeader("led", 5);
+        act.Should().Throw<EmbeddedKafkaClusterException>().WithMessage("Topic 'led' has no partition 5 (it has 2).");
+    }
+
+    [Fact]
     public async Task SetBrokerRoundTripTime_OnLeader_DelaysAcknowledgements()
     {
         var (leader, producer) = await StartTopicAsync("slow", "warm-up");

@@ -171,6 +171,32 @@ public sealed class ReliableKafkaServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public void AddReliableKafka_TwoSections_SharedOneAndAProcessesOwnConsumers_AreBothBound()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ReliableKafka:BootstrapServers"] = "k:9092",
+            ["ReliableKafka:Producers:default:Linger"] = "00:00:00.020",
+            ["OrderProcessing:ReliableKafka:Consumers:order-processing:GroupId"] = "order-processing",
+            ["OrderProcessing:ReliableKafka:Consumers:order-processing:Topics:0"] = "orders",
+        }).Build();
+        using var consumerProcess = new ServiceCollection()
+            .AddReliableKafka(configuration.GetSection("ReliableKafka")).AddProducer<string, string>().Services
+            .AddReliableKafka(configuration.GetSection("OrderProcessing:ReliableKafka")).AddConsumer<string, string, NoOpHandler>("order-processing").Services
+            .BuildServiceProvider();
+        using var producerProcess = new ServiceCollection()
+            .AddReliableKafka(configuration.GetSection("ReliableKafka")).AddProducer<string, string>().Services
+            .BuildServiceProvider();
+
+        var options = consumerProcess.GetRequiredService<IOptions<ReliableKafkaOptions>>().Value;
+        options.BootstrapServers.Should().Be("k:9092");
+        options.Producers["default"].Linger.Should().Be(TimeSpan.FromMilliseconds(20));
+        options.Consumers["order-processing"].Topics.Should().Equal("orders");
+        producerProcess.GetRequiredService<IOptions<ReliableKafkaOptions>>().Value.Consumers.Should().BeEmpty(
+            "the producer-only process does not bind the consumers' section, so no consumer is configured without AddConsumer");
+    }
+
+    [Fact]
     public async Task StartAsync_UnknownConfigurationKey_FailsNamingTheKey()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

@@ -32,7 +32,7 @@ public sealed class PostgreSqlDeduplicationStore : IDeduplicationStore, IAsyncDi
 
     /// <inheritdoc/>
     public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
-        _table.CompleteAsync(key, owner, null, null, cancellationToken);
+        _table.CompleteAsync(key, owner, null, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>

@@ -26,7 +26,7 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
 
     /// <inheritdoc/>
     public ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, CancellationToken cancellationToken = default) =>
-        _table.CompleteAsync(key, owner, null, null, cancellationToken);
+        _table.CompleteAsync(key, owner, null, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<bool> RenewAsync(DeduplicationKey key, Guid owner, TimeSpan lease, CancellationToken cancellationToken = default) =>
@@ -70,16 +70,9 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
     {
         public async ValueTask<bool> CompleteAsync(CancellationToken cancellationToken = default)
         {
-            if (transaction.Connection is null)
-            {
-                // Npgsql forgets the connection of a transaction that was committed or rolled back.
-                throw new HandlerTransactionException(
-                    "The handler committed or rolled back the inbox transaction itself; the consumer commits it with the record's completion, so a handler must not. The attempt failed.");
-            }
-
             try
             {
-                if (!await table.CompleteAsync(key, owner, connection, transaction, cancellationToken).ConfigureAwait(false))
+                if (!await table.CompleteAsync(key, owner, connection, cancellationToken).ConfigureAwait(false))
                 {
                     await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                     return false;
@@ -90,20 +83,25 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.NoActiveSqlTransaction)
             {
-                // The completion's savepoint found no transaction block: the handler ended the transaction (with a
-                // Npgsql that does not forget the transaction's connection, so the check above passed).
+                // The completion's savepoint found no transaction block: the handler committed, rolled back or disposed
+                // the transaction. Its writes may be committed already, so another attempt could write them again: the
+                // attempt is not retried, the failure policy applies at once.
                 throw new HandlerTransactionException(
-                    "The handler committed or rolled back the inbox transaction itself; the consumer commits it with the record's completion, so a handler must not. The attempt failed.", e);
+                    "The handler ended the inbox transaction itself (committed, rolled back or disposed it); the consumer commits it with the record's completion, so a handler must not. " +
+                    "Writes the handler committed are in the database although the record is not marked processed. The attempt is not retried.",
+                    e,
+                    isRetriable: false);
             }
             catch (PostgresException e) when (IsHandlersFault(e.SqlState))
             {
                 throw new HandlerTransactionException(
                     $"The handler's transaction cannot be committed ({e.SqlState}: {e.MessageText}); the handler's writes are rolled back and the attempt failed.", e);
             }
-            catch (InvalidOperationException e) when (connection.State == System.Data.ConnectionState.Open)
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException && connection.State == System.Data.ConnectionState.Open)
             {
-                // The connection is fine but the handler left it unusable (a reader still open, a command in progress).
-                throw new HandlerTransactionException($"The handler left the inbox connection in use ({e.Message}); the attempt failed.", e);
+                // The connection is fine but the handler left it unusable (a reader still open, a command in progress, the
+                // transaction object disposed after the server's transaction ended).
+                throw new HandlerTransactionException($"The handler left the inbox connection or transaction unusable ({e.Message}); the attempt failed.", e);
             }
         }
 

@@ -42,6 +42,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     private readonly Batcher<DeduplicationKey, (DeduplicationKey Key, Guid Owner), bool> _releases;
     private readonly NpgsqlDataSource _renewalSource;
     private readonly bool _ownsSources;
+    private readonly ReservedConnections? _reservedRenewals;
     private readonly string _purgeSql;
     private volatile bool _schemaReady;
 
@@ -54,11 +55,12 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
         _options = options;
         if (options.DataSource is { } shared)
         {
-            // The application's data source (its password provider, say): used for everything, never disposed here. The
-            // pool validation counts the renewals in.
+            // The application's data source (its password provider, say): used for everything, never disposed here.
+            // Renewals keep connections of their own from it (the pool validation counts them in).
             _ownsSources = false;
             DataSource = shared;
             _renewalSource = shared;
+            _reservedRenewals = new ReservedConnections(shared, MaxRenewalsInFlight);
         }
         else
         {
@@ -176,8 +178,8 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             _claims.RunAsync((key, owner, lease)), () => ReleaseStoredAsync(key, owner, CancellationToken.None), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Completes on its own through the batcher, or, with a connection, in the caller's transaction.</summary>
-    public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    /// <summary>Completes on its own through the batcher, or, with a connection, in the transaction open on it.</summary>
+    public async ValueTask<bool> CompleteAsync(DeduplicationKey key, Guid owner, NpgsqlConnection? connection, CancellationToken cancellationToken)
     {
         key = StoredMessageId.Of(key);
         if (connection is null)
@@ -185,14 +187,16 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             return await _completions.RunAsync((key, owner)).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        // The savepoint fails (25P01) unless the connection is inside the caller's transaction block. Some Npgsql versions
-        // (8.0) run a command whose transaction the handler already committed or rolled back in autocommit mode: the
-        // completion would then be written outside the handler's transaction. Sent in one batch, the failed savepoint
-        // keeps the update from running.
-        var batch = new NpgsqlBatch(connection, transaction);
+        // The savepoint fails (25P01) unless the connection is inside a transaction block, so the completion is never
+        // written outside the handler's transaction: a handler may have committed, rolled back or disposed it (Npgsql 8
+        // then runs a command in autocommit mode; Npgsql 10 refuses the finished transaction object, which is why the
+        // batch does not name it). Sent in one batch, a failed savepoint keeps the update from running; the savepoint
+        // is released at once, so the update does not take a subtransaction id.
+        var batch = new NpgsqlBatch(connection);
         await using (batch.ConfigureAwait(false))
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT reliablekafka_completion"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT reliablekafka_completion"));
             var update = new NpgsqlBatchCommand(_completeSql);
             AddKey(update.Parameters, key, owner);
             batch.BatchCommands.Add(update);
@@ -226,6 +230,11 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_reservedRenewals is not null)
+        {
+            await _reservedRenewals.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_ownsSources)
         {
             await DataSource.DisposeAsync().ConfigureAwait(false);
@@ -276,8 +285,29 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     /// </summary>
     private async Task<IReadOnlyList<bool>> RenewBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
     {
-        var connection = await _renewalSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        if (_reservedRenewals is not { } reserved)
+        {
+            var connection = await _renewalSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                return await RenewBatchAsync(connection, batch, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var held = await reserved.RentAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RenewBatchAsync(held, batch, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await reserved.ReturnAsync(held).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IReadOnlyList<bool>> RenewBatchAsync(
+        NpgsqlConnection connection, IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
+    {
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))

@@ -7,10 +7,9 @@ namespace ReliableKafka;
 /// cluster) connects to it the same way.
 /// </summary>
 /// <remarks>
-/// Nothing of the default cluster's connection (<see cref="ReliableKafkaOptions.BootstrapServers"/>,
-/// <see cref="ReliableKafkaOptions.Security"/>) carries over to a named cluster.
-/// <see cref="ReliableKafkaOptions.Config"/> applies to the clients of every cluster; this cluster's
-/// <see cref="Config"/> overrides it, and a client's own <c>Config</c> overrides both.
+/// Nothing of the default cluster carries over to a named cluster: not its <see cref="ReliableKafkaOptions.BootstrapServers"/>,
+/// <see cref="ReliableKafkaOptions.Security"/> or <see cref="ReliableKafkaOptions.Config"/> (raw settings may hold
+/// credentials meant for other brokers). A client's own <c>Config</c> overrides this cluster's <see cref="Config"/>.
 /// </remarks>
 public sealed class KafkaClusterOptions
 {
@@ -23,8 +22,8 @@ public sealed class KafkaClusterOptions
     public KafkaSecurityOptions Security { get; } = new();
 
     /// <summary>
-    /// Gets raw librdkafka settings for the clients of this cluster (for example <c>sasl.oauthbearer.method</c>);
-    /// checked like <see cref="ReliableKafkaOptions.Config"/>.
+    /// Gets raw librdkafka settings for the clients of this cluster (for example <c>sasl.oauthbearer.method</c>), in place
+    /// of <see cref="ReliableKafkaOptions.Config"/>; checked like it.
     /// </summary>
     /// <value>The default is empty.</value>
     public Dictionary<string, string> Config { get; } = new(StringComparer.Ordinal);

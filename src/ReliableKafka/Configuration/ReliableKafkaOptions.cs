@@ -35,10 +35,10 @@ public sealed class ReliableKafkaOptions
     public KafkaSecurityOptions Security { get; } = new();
 
     /// <summary>
-    /// Gets raw librdkafka settings applied to every client of every cluster, e.g. <c>socket.keepalive.enable</c>. A
-    /// key that a typed option covers, a key librdkafka does not know, or a value that contradicts the guarantee is a
-    /// startup error. A named cluster's <c>Config</c>, then client entries' own <c>Config</c>, override these. Put
-    /// settings that only the default cluster's connection needs here only when no named cluster is used.
+    /// Gets raw librdkafka settings applied to every client of the default cluster, e.g. <c>socket.keepalive.enable</c>
+    /// (a named cluster has its own <see cref="KafkaClusterOptions.Config"/> instead). A key that a typed option covers,
+    /// a key librdkafka does not know, or a value that contradicts the guarantee is a startup error. Client entries' own
+    /// <c>Config</c> override these.
     /// </summary>
     /// <value>The default is empty.</value>
     public Dictionary<string, string> Config { get; } = new(StringComparer.Ordinal);

@@ -27,16 +27,26 @@ public sealed class RetryOptions
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Gets or sets which exceptions are worth another attempt (code only). A record whose exception is not
-    /// transient goes to the <see cref="ConsumerOptions.FailurePolicy"/> at once. Records that cannot be
-    /// deserialized are never retried, whatever this says.
+    /// Gets or sets which exceptions of a handler are worth another attempt (code only). A record whose exception is
+    /// not transient goes to the <see cref="ConsumerOptions.FailurePolicy"/> at once. Records that cannot be
+    /// deserialized are not handler attempts (see <see cref="IsTransientDeserializationFailure"/>).
     /// </summary>
     /// <value>The default is <see langword="null"/>: <see cref="IsTransientByDefault"/>.</value>
     public Func<Exception, bool>? IsTransient { get; set; }
 
     /// <summary>
+    /// Gets or sets which failures of an asynchronous deserializer (an <c>IAsyncDeserializer</c>, e.g. Schema Registry's)
+    /// may pass, so that the record waits and is deserialized again (with growing pauses, reported by the health check
+    /// and event 2047) instead of going to the <see cref="ConsumerOptions.FailurePolicy"/> (code only). It is given the
+    /// deserializer's exception. A synchronous deserializer's failure is always final.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: <see cref="IsTransientDeserializationFailureByDefault"/>.</value>
+    public Func<Exception, bool>? IsTransientDeserializationFailure { get; set; }
+
+    /// <summary>
     /// Gets or sets a Polly pipeline to run each attempt through instead of the one these options describe (code
-    /// only). It should retry, and it must honour the cancellation token it is given. Its retries are not logged
+    /// only). It should retry, and it must honour the cancellation token it is given. It should not retry a
+    /// <see cref="Deduplication.HandlerTransactionException"/> whose <c>IsRetriable</c> is false. Its retries are not logged
     /// or counted by ReliableKafka (event 2026, <c>reliablekafka.consumer.retries</c>): report them from the pipeline.
     /// </summary>
     /// <value>The default is <see langword="null"/>: a retry pipeline built from these options.</value>
@@ -53,4 +63,32 @@ public sealed class RetryOptions
     public static bool IsTransientByDefault(Exception exception) => exception is not (
         ArgumentException or FormatException or InvalidCastException or NotSupportedException or JsonException
         or ValidationException or MessageDeserializationException);
+
+    /// <summary>
+    /// The default <see cref="IsTransientDeserializationFailure"/>: true when the exception, or one it wraps, says the
+    /// deserializer could not reach something (<see cref="System.Net.Http.HttpRequestException"/>,
+    /// <see cref="System.Net.Sockets.SocketException"/>, <see cref="TimeoutException"/>, an
+    /// <see cref="OperationCanceledException"/> of its own, or an <see cref="IOException"/> other than
+    /// <see cref="InvalidDataException"/> and <see cref="EndOfStreamException"/>, which bad bytes cause).
+    /// </summary>
+    /// <param name="exception">What the deserializer threw.</param>
+    /// <returns>Whether to wait and deserialize again.</returns>
+    public static bool IsTransientDeserializationFailureByDefault(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException
+                || (e is IOException && e is not (InvalidDataException or EndOfStreamException)))
+            {
+                return true;
+            }
+
+            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsTransientDeserializationFailureByDefault))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

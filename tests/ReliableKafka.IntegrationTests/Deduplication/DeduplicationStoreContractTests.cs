@@ -312,4 +312,48 @@ public sealed class PostgreSqlDeduplicationStoreTests : DeduplicationStoreContra
         (await TestPostgreSql.ScalarAsync($"SELECT count(*) FROM {_options.Schema}.{_options.TableName}")).Should().Be(1);
         await ((IAsyncDisposable)store).DisposeAsync();
     }
+
+    [Fact]
+    public async Task OnTheApplicationsDataSource_RenewalsKeepConnectionsOfTheirOwnWhenTheApplicationDrainsThePool()
+    {
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create($"{TestPostgreSql.ConnectionString};Maximum Pool Size=12;Timeout=2");
+        var options = TestPostgreSql.UniqueTable();
+        options.ConnectionString = null;
+        options.DataSource = dataSource;
+        var store = new PostgreSqlDeduplicationStore(options);
+        var key = new DeduplicationKey("g", "held");
+        var owner = Guid.NewGuid();
+        (await store.ClaimAsync(key, owner, TimeSpan.FromMinutes(1))).Status.Should().Be(ClaimStatus.Claimed);
+        (await store.RenewAsync(key, owner, TimeSpan.FromMinutes(1))).Should().BeTrue();
+        var taken = new List<Npgsql.NpgsqlConnection>();
+        try
+        {
+            // The application takes every connection its pool still has.
+            while (true)
+            {
+                try
+                {
+                    taken.Add(await dataSource.OpenConnectionAsync());
+                }
+                catch (Npgsql.NpgsqlException)
+                {
+                    break;
+                }
+            }
+
+            (await store.RenewAsync(key, owner, TimeSpan.FromMinutes(1))).Should().BeTrue("the renewal's connection was reserved, not taken from the drained pool");
+        }
+        finally
+        {
+            foreach (var connection in taken)
+            {
+                await connection.DisposeAsync();
+            }
+
+            await ((IAsyncDisposable)store).DisposeAsync();
+        }
+
+        taken.Count.Should().BeLessThan(12, "the store keeps the renewal connections it reserved out of the pool");
+        (await dataSource.OpenConnectionAsync()).Dispose();
+    }
 }

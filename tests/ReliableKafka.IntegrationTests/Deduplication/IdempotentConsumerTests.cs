@@ -255,10 +255,12 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
     }
 
     [Theory]
-    [InlineData("handler swallows its own SQL error")]
-    [InlineData("deferred unique constraint fails at commit")]
-    [InlineData("handler rolls back the transaction itself")]
-    public async Task PostgreSqlInbox_TransactionFailsBecauseOfTheHandlersData_RetriedThenDeadLetteredNotTakenForAnOutage(string failure)
+    [InlineData("handler swallows its own SQL error", 2)]
+    [InlineData("deferred unique constraint fails at commit", 2)]
+    [InlineData("handler rolls back the transaction itself", 1)]
+    [InlineData("handler disposes the transaction itself", 1)]
+    [InlineData("handler commits the transaction itself", 1)]
+    public async Task PostgreSqlInbox_TransactionFailsBecauseOfTheHandlersData_RetriedThenDeadLetteredNotTakenForAnOutage(string failure, int attempts)
     {
         const int Count = 6;
         var topic = _kafka.CreateTopic("inbox-data", 1);
@@ -280,6 +282,15 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
                 if (failure.StartsWith("handler rolls back", StringComparison.Ordinal) && context.Value == "3")
                 {
                     await inbox.Transaction.RollbackAsync(token);
+                }
+                else if (failure.StartsWith("handler disposes", StringComparison.Ordinal) && context.Value == "3")
+                {
+                    await inbox.Transaction.DisposeAsync();
+                }
+                else if (failure.StartsWith("handler commits", StringComparison.Ordinal) && context.Value == "3")
+                {
+                    // Its write is committed: another attempt would write it again, so none is made.
+                    await inbox.Transaction.CommitAsync(token);
                 }
                 else if (!deferred && context.Value == "3")
                 {
@@ -310,9 +321,15 @@ public sealed class IdempotentConsumerTests(ITestOutputHelper output) : IDisposa
 
         var dead = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + DeadLetterOptions.DefaultTopicSuffix, 1);
         dead.Select(d => d.Message.Value).Should().Equal("3");
-        _probe.Attempts.Count(a => a.Value == "3").Should().Be(2, "the handler ran its attempts, then the failure policy applied: no endless wait");
+        _probe.Attempts.Count(a => a.Value == "3").Should().Be(attempts, attempts == 1
+            ? "a handler that ended the transaction itself is not tried again (what it committed would be written twice)"
+            : "the handler ran its attempts, then the failure policy applied: no endless wait");
         health.Status.Should().Be(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, "the database was up all along: no store failure is reported");
         (await TestPostgreSql.ScalarAsync($"SELECT count(*) FROM {effects} WHERE order_id <> '3'")).Should().Be(Count - 1);
+        var committedByHandler = failure.StartsWith("handler commits", StringComparison.Ordinal);
+        (await TestPostgreSql.ScalarAsync($"SELECT count(*) FROM {effects} WHERE order_id = '3'")).Should().Be(
+            committedByHandler || deferred ? 1 : 0,
+            committedByHandler ? "the handler's own commit wrote it once, and no second attempt wrote it again" : "the failed attempts' writes were rolled back");
     }
 
     [Fact]

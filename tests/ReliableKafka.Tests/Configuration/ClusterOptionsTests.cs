@@ -9,10 +9,10 @@ namespace ReliableKafka.Tests.Configuration;
 public sealed class ClusterOptionsTests
 {
     [Fact]
-    public void BuildConsumer_NamedCluster_ConnectsWithThatClustersBrokersSecurityAndConfigOverTheGlobalConfig()
+    public void BuildConsumer_NamedCluster_ConnectsWithThatClustersBrokersSecurityAndConfigAndNothingOfTheDefaultClusters()
     {
         var options = TwoClusters();
-        options.Config["socket.keepalive.enable"] = "true";
+        options.Config["sasl.oauthbearer.config"] = "principal=main-service";
         options.Config["reconnect.backoff.ms"] = "200";
         options.Clusters["analytics"].Config["reconnect.backoff.ms"] = "50";
         var consumer = Consumer(cluster: "analytics");
@@ -27,9 +27,9 @@ public sealed class ClusterOptionsTests
             ["security.protocol"] = "sasl_ssl",
             ["sasl.mechanism"] = "PLAIN",
             ["sasl.username"] = "reader",
-            ["socket.keepalive.enable"] = "true",
             ["reconnect.backoff.ms"] = "50",
         });
+        config.Values.Should().NotContainKey("sasl.oauthbearer.config", "the default cluster's raw settings stay with its clients");
     }
 
     [Fact]
@@ -126,7 +126,7 @@ public sealed class ClusterOptionsTests
 
         var lookup = DeadLetterWriter.LookupSettings(consumerConfig).ToDictionary(kv => kv.Key, kv => kv.Value);
 
-        var kept = consumerConfig.Values.Where(kv => kv.Key is not ("group.id" or "group.instance.id" or "client.id"));
+        var kept = consumerConfig.Values.Where(kv => kv.Key is not ("group.id" or "group.instance.id" or "client.id" or "fetch.min.bytes" or "fetch.wait.max.ms"));
         lookup.Should().Contain(kept, "the look-up connects and authenticates exactly as the consumer does");
         lookup.Should().Contain(new Dictionary<string, string>
         {
@@ -139,6 +139,8 @@ public sealed class ClusterOptionsTests
             ["client.id"] = "reliablekafka-clicks-dlt-lookup",
             ["enable.auto.commit"] = "false",
             ["enable.partition.eof"] = "false",
+            ["fetch.min.bytes"] = "1",
+            ["fetch.wait.max.ms"] = "100",
         });
         lookup["group.id"].Should().StartWith("reliablekafka-dlt-check-").And.NotBe(consumer.GroupId);
         lookup.Should().NotContainKey("group.instance.id", "the look-up must not take the consumer's static membership");

@@ -92,6 +92,58 @@ public sealed class FailurePolicyTests
     }
 
     [Fact]
+    public async Task AsyncDeserializerThatCannotReachItsRegistry_RecordWaitsReportedUntilItWorksAndNothingIsDeadLettered()
+    {
+        await using var run = EngineRun.Start(o => Fast(o.Retry));
+        var registryDown = 1;
+        run.Handler.AsyncDeserializerError = record => record.Offset.Value == 1 && Volatile.Read(ref registryDown) == 1 ? new HttpRequestException("registry unreachable") : null;
+        run.Kafka.AddRecords(P0, 3);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Engine.DeserializerFailing == 1 && run.Handler.Deserializations >= 3);
+
+        run.Handler.Completed.Select(r => r.Offset).Should().Equal([0L], "the key's later record waits behind the one that cannot be read yet");
+        run.DeadLetters.Written.Should().BeEmpty("a registry that cannot be reached is no verdict on the record");
+        (run.Kafka.Committed(P0) ?? 0).Should().BeLessThanOrEqualTo(1, "nothing at or past the waiting record is committed");
+        Volatile.Write(ref registryDown, 0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 3);
+        await run.StopAsync();
+
+        run.Engine.DeserializerFailing.Should().Be(0);
+        run.DeadLetters.Written.Should().BeEmpty();
+        run.Kafka.Committed(P0).Should().Be(3);
+    }
+
+    [Fact]
+    public async Task AsyncDeserializerFailingForGood_IsPoisonAtOnce()
+    {
+        await using var run = EngineRun.Start(o => Fast(o.Retry));
+        run.Handler.AsyncDeserializerError = record => record.Offset.Value == 0 ? new InvalidDataException("not the registry's wire format") : null;
+        run.Kafka.AddRecords(P0, 2);
+        run.Kafka.Assign(P0);
+        await run.UntilAsync(() => run.Handler.Completed.Count == 1 && run.DeadLetters.Written.Count == 1);
+        await run.StopAsync();
+
+        run.Handler.Deserializations.Should().Be(2, "bad bytes are final at once");
+        run.DeadLetters.Written.Single().Error.Should().BeOfType<MessageDeserializationException>().Which.InnerException.Should().BeOfType<InvalidDataException>();
+    }
+
+    [Theory]
+    [InlineData(typeof(HttpRequestException), true)]
+    [InlineData(typeof(TimeoutException), true)]
+    [InlineData(typeof(IOException), true)]
+    [InlineData(typeof(InvalidDataException), false)]
+    [InlineData(typeof(EndOfStreamException), false)]
+    [InlineData(typeof(FormatException), false)]
+    [InlineData(typeof(InvalidOperationException), false)]
+    public void IsTransientDeserializationFailureByDefault_NetworkFailuresPassBadBytesDoNot(Type exception, bool transient)
+    {
+        var error = (Exception)Activator.CreateInstance(exception)!;
+
+        RetryOptions.IsTransientDeserializationFailureByDefault(error).Should().Be(transient);
+        RetryOptions.IsTransientDeserializationFailureByDefault(new InvalidOperationException("wrapped", error)).Should().Be(transient, "a wrapped cause counts");
+    }
+
+    [Fact]
     public async Task NonTransientException_IsNotRetried()
     {
         await using var run = EngineRun.Start(

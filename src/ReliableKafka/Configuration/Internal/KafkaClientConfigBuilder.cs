@@ -196,7 +196,7 @@ internal static class KafkaClientConfigBuilder
         return config.ToClientConfig(name, guarantee, errors);
     }
 
-    /// <summary>Starts a client's settings: resolves its guarantee, then adds its cluster's connection and the raw global and cluster settings.</summary>
+    /// <summary>Starts a client's settings: resolves its guarantee, then adds its cluster's connection and raw settings.</summary>
     private static (Assembly Config, DeliveryGuarantee Guarantee, List<string> Errors) Begin(
         ReliableKafkaOptions root, string path, string name, DeliveryGuarantee? ownGuarantee, string? clientId, string? cluster)
     {
@@ -416,8 +416,12 @@ internal static class KafkaClientConfigBuilder
         config.SetOption("ssl.key.location", security.SslKeyLocation, $"{securityPath}:SslKeyLocation");
         config.SetOption("ssl.key.password", security.SslKeyPassword, $"{securityPath}:SslKeyPassword");
 
-        config.SetRaw(root.Config, $"{RootPath}:Config");
-        if (cluster is not null)
+        // A named cluster takes nothing of the default cluster's: its raw settings may hold credentials for other brokers.
+        if (cluster is null)
+        {
+            config.SetRaw(root.Config, $"{RootPath}:Config");
+        }
+        else
         {
             config.SetRaw(cluster.Config, $"{clusterPath}:Config");
         }

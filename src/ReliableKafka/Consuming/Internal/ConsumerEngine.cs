@@ -32,6 +32,7 @@ internal sealed class ConsumerEngine
     private readonly IFailurePolicy _failurePolicy;
     private readonly Deduplicator? _dedup;
     private readonly PollLoop _pollLoop;
+    private readonly RecordPipeline _pipeline;
     private Task? _run;
 
     /// <param name="config">The consumer's librdkafka settings.</param>
@@ -72,7 +73,7 @@ internal sealed class ConsumerEngine
         _failurePolicy = FailurePolicies.Create(_context, deadLetters, deduplicator, _pauses, _lifecycle);
         var committer = new GroupCommitter(_context, _partitions, offsetStore);
         var dispatcher = new Dispatcher(_context, _partitions, _admission, _pauses, committer);
-        var pipeline = new RecordPipeline(_context, handler, deduplicator, _admission, _failurePolicy);
+        var pipeline = _pipeline = new RecordPipeline(_context, handler, deduplicator, _admission, _failurePolicy);
         var stop = new GracefulStop(_context, _partitions, committer, _lifecycle, dispatcher);
         var rebalancer = new Rebalancer(_context, _partitions, _pauses, committer, offsetStore, _lifecycle, stop, dispatcher, pipeline.RunLane);
         _pollLoop = new PollLoop(
@@ -95,6 +96,9 @@ internal sealed class ConsumerEngine
 
     /// <summary>Gets how many failed records are waiting for a dead-letter write that failed to be retried (0 when healthy).</summary>
     public int DeadLetterWritesFailing => _failurePolicy.RecordsWaiting;
+
+    /// <summary>Gets how many records wait for an asynchronous deserializer that keeps failing (0 when healthy).</summary>
+    public int DeserializerFailing => _pipeline.DeserializerFailing;
 
     /// <summary>Gets how many records wait for the deduplication store to work again (0 when healthy or without a store).</summary>
     public int DeduplicationStoreFailing => _dedup?.Failing ?? 0;

@@ -30,7 +30,7 @@ internal sealed class RecordPipeline
     private readonly Admission _admission;
     private readonly IFailurePolicy _failurePolicy;
     private readonly ResiliencePipeline _retry;
-    private readonly ResiliencePipeline _deserializeRetry;
+    private int _deserializerFailing;
     private readonly SemaphoreSlim _concurrency;
 
     public RecordPipeline(EngineContext context, IRecordHandler handler, Deduplicator? dedup, Admission admission, IFailurePolicy failurePolicy)
@@ -41,12 +41,12 @@ internal sealed class RecordPipeline
         _admission = admission;
         _failurePolicy = failurePolicy;
         _retry = context.AtMostOnce ? ResiliencePipeline.Empty : RetryPipelines.Build(context.Options.Retry, context.Time);
-        _deserializeRetry = context.AtMostOnce
-            ? ResiliencePipeline.Empty
-            : RetryPipelines.BuildForDeserialization(context.Options.Retry, context.Time, (e, attempt) => Log.DeserializationFailed(context.Logger, context.Name, e.Record, attempt, e.InnerException ?? e));
         _concurrency = new SemaphoreSlim(context.Options.MaxConcurrency, context.Options.MaxConcurrency);
         RunLane = lane => _ = RunLaneAsync(lane);
     }
+
+    /// <summary>Gets how many records wait for an asynchronous deserializer that keeps failing (a Schema Registry that cannot be reached, say).</summary>
+    public int DeserializerFailing => Volatile.Read(ref _deserializerFailing);
 
     /// <summary>Gets what a lane runs when it is started (its records, one at a time, until it is empty).</summary>
     public Action<Lane> RunLane { get; }
@@ -79,16 +79,15 @@ internal sealed class RecordPipeline
             object prepared;
             try
             {
-                prepared = _handler.DeserializesAsynchronously
-                    ? await _deserializeRetry.ExecuteAsync(
-                        static (args, cancellationToken) => args.Handler.PrepareAsync(args.Record, cancellationToken),
-                        (Handler: _handler, Record: record),
-                        token).ConfigureAwait(false)
-                    : await _handler.PrepareAsync(record, token).ConfigureAwait(false);
+                prepared = await _handler.PrepareAsync(record, token).ConfigureAwait(false);
+            }
+            catch (MessageDeserializationException e) when (_handler.DeserializesAsynchronously && IsPassing(e) && !token.IsCancellationRequested)
+            {
+                prepared = await WaitForTheDeserializerAsync(state, record, e, token).ConfigureAwait(false);
             }
             catch (MessageDeserializationException e) when (!token.IsCancellationRequested)
             {
-                // Poison (a synchronous deserializer's failure, or an asynchronous one's after its retries).
+                // Poison (a synchronous deserializer's failure, or an asynchronous one's that another try cannot fix).
                 await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, Attempts: 0), token).ConfigureAwait(false);
                 return;
             }
@@ -117,6 +116,60 @@ internal sealed class RecordPipeline
         finally
         {
             _admission.Release(state, 1);
+        }
+    }
+
+    /// <summary>Whether an asynchronous deserializer's failure may pass (by <see cref="RetryOptions.IsTransientDeserializationFailure"/>).</summary>
+    private bool IsPassing(MessageDeserializationException e) =>
+        !_context.AtMostOnce
+        && e.InnerException is { } cause
+        && (_context.Options.Retry.IsTransientDeserializationFailure ?? RetryOptions.IsTransientDeserializationFailureByDefault)(cause);
+
+    /// <summary>
+    /// After an asynchronous deserializer failed in a way that may pass: deserializes again after growing pauses (with
+    /// jitter) until it works, the failure turns out final (then the record is poison), or the record's work is abandoned.
+    /// Like a failing deduplication store, this holds the record (and its key) without losing it, and is reported.
+    /// </summary>
+    private async ValueTask<object> WaitForTheDeserializerAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, MessageDeserializationException failure, CancellationToken token)
+    {
+        var failing = false;
+        var pending = failure;
+        var waits = Backoffs.UntilItWorks(
+            FirstRetryPause,
+            MaxRetryPause,
+            _context.Time,
+            e => e is MessageDeserializationException m && IsPassing(m),
+            (e, pause) =>
+            {
+                if (!failing)
+                {
+                    failing = true;
+                    Interlocked.Increment(ref _deserializerFailing);
+                }
+
+                Log.DeserializationFailed(_context.Logger, _context.Name, state.TopicPartition, record.Offset.Value, pause, e.InnerException ?? e);
+            });
+        try
+        {
+            return await waits.ExecuteAsync(
+                async cancellationToken =>
+                {
+                    if (pending is { } first)
+                    {
+                        pending = null;
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                    }
+
+                    return await _handler.PrepareAsync(record, cancellationToken).ConfigureAwait(false);
+                },
+                token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (failing)
+            {
+                Interlocked.Decrement(ref _deserializerFailing);
+            }
         }
     }
 

@@ -309,9 +309,14 @@ internal sealed class Deduplicator
                 },
                 token).ConfigureAwait(false);
         }
-        catch (ReleaseFailedException)
+        catch (ReleaseFailedException) when (!token.IsCancellationRequested)
         {
             // The lease is over: the claim has expired, so nothing is left to release.
+        }
+        catch (ReleaseFailedException)
+        {
+            // The record's work was abandoned meanwhile: no attempt follows.
+            token.ThrowIfCancellationRequested();
         }
     }
 

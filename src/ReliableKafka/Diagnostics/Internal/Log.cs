@@ -160,8 +160,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 2046, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] fetched nothing for {ElapsedMs} ms although records wait and the consumer neither holds nor pauses it; it is resumed and sought to its position again")]
     private static partial void PartitionStalledCore(ILogger logger, string consumer, string topic, int partition, long elapsedMs);
 
-    [LoggerMessage(EventId = 2047, Level = LogLevel.Information, Message = "Consumer {Consumer}: deserializing {Topic} [{Partition}] @{Offset} failed on attempt {Attempt} ({ExceptionType}: {Reason}); the asynchronous deserializer is tried again")]
-    private static partial void DeserializationFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, int attempt, string exceptionType, string reason);
+    [LoggerMessage(EventId = 2047, Level = LogLevel.Error, Message = "Consumer {Consumer}: the asynchronous deserializer failed on {Topic} [{Partition}] @{Offset} ({ExceptionType}: {Reason}); the record (and its key) waits, unfinished and uncommitted, and is deserialized again in {PauseMs} ms")]
+    private static partial void DeserializationFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string exceptionType, string reason);
 
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
@@ -275,11 +275,11 @@ internal static partial class Log
         }
     }
 
-    public static void DeserializationFailed(ILogger logger, string consumer, TopicPartitionOffset? record, int attempt, Exception exception)
+    public static void DeserializationFailed(ILogger logger, string consumer, TopicPartition partition, long offset, TimeSpan pause, Exception exception)
     {
-        if (logger.IsEnabled(LogLevel.Information))
+        if (logger.IsEnabled(LogLevel.Error))
         {
-            DeserializationFailedCore(logger, consumer, record?.Topic ?? "?", record?.Partition.Value ?? -1, record?.Offset.Value ?? -1, attempt, exception.GetType().Name, exception.Message);
+            DeserializationFailedCore(logger, consumer, partition.Topic, partition.Partition.Value, offset, (long)pause.TotalMilliseconds, exception.GetType().Name, exception.Message);
         }
     }
 

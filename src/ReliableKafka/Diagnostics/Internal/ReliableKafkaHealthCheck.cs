@@ -7,7 +7,7 @@ namespace ReliableKafka.Diagnostics.Internal;
 /// <summary>
 /// Reports every consumer: unhealthy when it is not running (not started yet, stopped by a fatal error or by
 /// <see cref="FailurePolicy.StopConsumer"/>); degraded when failed records wait for a dead-letter write that keeps
-/// failing, when records wait for a deduplication store that keeps failing, when partitions are stopped by a failed record
+/// failing, when records wait for a deduplication store or an asynchronous deserializer that keeps failing, when partitions are stopped by a failed record
 /// (<see cref="FailurePolicy.PausePartition"/>), when an assigned partition fetches nothing although records wait, or
 /// when records were handled after their deduplication claim was taken over (possible duplicates).
 /// </summary>
@@ -60,6 +60,11 @@ internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hoste
         if (engine.DeduplicationStoreFailing is > 0 and var stalled)
         {
             issues.Add($"{stalled} record(s) wait for the deduplication store, which keeps failing; they are not handled or committed until it works again");
+        }
+
+        if (engine.DeserializerFailing is > 0 and var undecoded)
+        {
+            issues.Add($"{undecoded} record(s) wait for an asynchronous deserializer that keeps failing (event 2047); they are not handled or committed until it works again");
         }
 
         var failed = engine.FailedPartitions;

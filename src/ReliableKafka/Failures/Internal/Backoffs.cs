@@ -5,8 +5,8 @@ namespace ReliableKafka.Failures.Internal;
 
 /// <summary>
 /// Polly pipelines for the waits that last until something outside recovers (a deduplication store, the dead-letter
-/// topic): exponential backoff with jitter, so that the members of a group, and the records of a member, do not come
-/// back to a recovering database or broker in lockstep.
+/// topic, a schema registry): exponential backoff with jitter, also at the cap, so that the members of a group, and the
+/// records of a member, do not come back to a recovering database or broker in lockstep.
 /// </summary>
 internal static class Backoffs
 {
@@ -24,8 +24,7 @@ internal static class Backoffs
                 MaxRetryAttempts = int.MaxValue,
                 Delay = first,
                 MaxDelay = max,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(Delay(first, max, args.AttemptNumber)),
                 ShouldHandle = args => ValueTask.FromResult(
                     args.Outcome.Exception is { } e && !args.Context.CancellationToken.IsCancellationRequested && handles(e)),
                 OnRetry = args =>
@@ -35,4 +34,15 @@ internal static class Backoffs
                 },
             })
             .Build();
+
+    /// <summary>
+    /// The wait before retry <paramref name="attempt"/> (0 for the first): doubling from <paramref name="first"/> up to
+    /// <paramref name="max"/>, then a random point in its upper half, so that waits stay spread out at the cap too
+    /// (Polly's own jitter ends at its maximum delay, which would bring long outages back to lockstep).
+    /// </summary>
+    internal static TimeSpan Delay(TimeSpan first, TimeSpan max, int attempt)
+    {
+        var ceiling = attempt >= 40 || first.Ticks > max.Ticks >> Math.Min(attempt, 62) ? max : TimeSpan.FromTicks(first.Ticks << attempt);
+        return ceiling * (0.5 + (0.5 * Random.Shared.NextDouble()));
+    }
 }

@@ -136,7 +136,7 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
     private static bool NotWritten(Exception e) => e switch
     {
         ProduceException<byte[]?, byte[]?> produce => produce.DeliveryResult?.Status == PersistenceStatus.NotPersisted,
-        ObjectDisposedException => true,
+        ObjectDisposedException or DeadLetterProducerUnavailableException => true,
         _ => false,
     };
 }

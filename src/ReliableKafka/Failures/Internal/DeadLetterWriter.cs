@@ -18,6 +18,9 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     // How long disposal waits for the delivery reports of purged writes (they come at once; a poll cycle at most).
     private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(1);
 
+    private const string FetchMinBytes = "fetch.min.bytes";
+    private const string FetchWaitMax = "fetch.wait.max.ms";
+
     // How long reading the dead-letter topic may take before the look-up counts as failed (and is tried again).
     private static readonly TimeSpan LookupTimeout = TimeSpan.FromMinutes(2);
 
@@ -50,13 +53,14 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     /// <summary>
     /// The settings of the look-up consumer: every setting of the consumer it serves (so it connects, authenticates and
     /// reads exactly as that consumer does), outside any group: a group id of its own, no static membership, nothing
-    /// committed or stored, no end-of-partition events.
+    /// committed or stored, no end-of-partition events, and fetches that return at once.
     /// </summary>
     public static List<KeyValuePair<string, string>> LookupSettings(KafkaClientConfig consumerConfig)
     {
         var settings = consumerConfig.Values
             .Where(kv => kv.Key is not (KafkaConfigKeys.GroupId or KafkaConfigKeys.GroupInstanceId or KafkaConfigKeys.ClientId
-                or KafkaConfigKeys.EnableAutoCommit or KafkaConfigKeys.EnableAutoOffsetStore or KafkaConfigKeys.EnablePartitionEof))
+                or KafkaConfigKeys.EnableAutoCommit or KafkaConfigKeys.EnableAutoOffsetStore or KafkaConfigKeys.EnablePartitionEof
+                or FetchMinBytes or FetchWaitMax))
             .ToList();
         var clientId = consumerConfig.Values.TryGetValue(KafkaConfigKeys.ClientId, out var id) ? id : "reliablekafka";
         settings.Add(new(KafkaConfigKeys.ClientId, $"{clientId}-dlt-lookup"));
@@ -64,6 +68,10 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         settings.Add(new(KafkaConfigKeys.EnableAutoCommit, "false"));
         settings.Add(new(KafkaConfigKeys.EnableAutoOffsetStore, "false"));
         settings.Add(new(KafkaConfigKeys.EnablePartitionEof, "false"));
+
+        // The look-up reads to the end once: fetch tuning for throughput (waiting for more bytes) would only slow it down.
+        settings.Add(new(FetchMinBytes, "1"));
+        settings.Add(new(FetchWaitMax, "100"));
         return settings;
     }
 
@@ -105,8 +113,21 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _producer ??= _clients.CreateProducer(_producerConfig, KafkaClientRole.DeadLetterProducer, _consumerConfig.Name);
+            _producer ??= CreateProducer();
             return _producer.ProduceAsync(topic, message, cancellationToken);
+        }
+    }
+
+    /// <summary>Creates the producer; a failure (a builder action that throws, say) surely wrote nothing.</summary>
+    private IProducer<byte[]?, byte[]?> CreateProducer()
+    {
+        try
+        {
+            return _clients.CreateProducer(_producerConfig, KafkaClientRole.DeadLetterProducer, _consumerConfig.Name);
+        }
+        catch (Exception e)
+        {
+            throw new DeadLetterProducerUnavailableException($"The dead-letter producer could not be created: {e.Message}", e);
         }
     }
 

@@ -130,8 +130,9 @@ internal sealed class ReliableProducer<TKey, TValue>(
         {
             return serializer.Serialize(data, new SerializationContext(component, topic, headers));
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
+            // A serializer is given no token: whatever it throws (a timeout of its own included) is a serialization failure.
             throw SerializationFailed(e, component, topic, messageId);
         }
     }
@@ -147,8 +148,9 @@ internal sealed class ReliableProducer<TKey, TValue>(
         {
             return await async.SerializeAsync(data, new SerializationContext(component, topic, headers)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
+            // A serializer is given no token: whatever it throws (a timeout of its own included) is a serialization failure.
             throw SerializationFailed(e, component, topic, messageId);
         }
     }

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # ReliableKafka build entry point.
 #
-#   ./build.sh            build (Release)
-#   ./build.sh test       build, then run the unit and integration tests and the fault-injection suite, and print the totals
-#   ./build.sh faults     build, then run only the fault-injection suite (RELIABLEKAFKA_FAULT_SEED=n replays a seed)
-#   ./build.sh demo       run the order-processing demo on the embedded Kafka cluster
-#   ./build.sh bench      run the benchmarks in bench/ (when there are any)
-#   ./build.sh postgres   only make sure a PostgreSQL server runs and print its connection string (eng/provision-postgresql.sh)
+#   ./build.sh               build (Release)
+#   ./build.sh test          build, then run the unit and integration tests on net10.0 and net8.0, the fault-injection
+#                            suite on net10.0 and the package test, and print the totals
+#   ./build.sh faults        build, then run only the fault-injection suite (RELIABLEKAFKA_FAULT_SEED=n replays a seed)
+#   ./build.sh pack          pack the four libraries (Release) into artifacts/packages and check the packages
+#                            (eng/check-packages.py); prints the version, which comes from git tags (MinVer)
+#   ./build.sh package-test  pack, then build and run the apps in tests/PackagedConsumer against the packed packages
+#                            (net8.0 on Microsoft.Extensions 8, net10.0 on 10)
+#   ./build.sh demo          run the order-processing demo on the embedded Kafka cluster
+#   ./build.sh bench         run the benchmarks in bench/ (when there are any)
+#   ./build.sh postgres      only make sure a PostgreSQL server runs and print its connection string (eng/provision-postgresql.sh)
 #
 # The native librdkafka comes from NuGet with Confluent.Kafka (librdkafka.redist); nothing is built or installed
 # for it. `test` and `bench` make sure a PostgreSQL server runs for the PostgreSQL deduplication store (installing
 # Debian's when missing) and pass its connection string in RELIABLEKAFKA_POSTGRESQL (set it yourself to use a
-# server of your own). With CI=true no test may be skipped.
+# server of your own). With CI=true no test may be skipped. The net8.0 tests and the net8.0 packaged app run on the
+# .NET 10 runtime (DOTNET_ROLL_FORWARD=Major) when no .NET 8 runtime is installed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly ROOT
 readonly CONFIGURATION="${CONFIGURATION:-Release}"
 readonly RESULTS_DIR="${ROOT}/artifacts/test-results"
+readonly PACKAGES_DIR="${ROOT}/artifacts/packages"
+readonly PACKAGE_TEST_DIR="${ROOT}/artifacts/package-test"
+readonly LIBRARIES=(src/ReliableKafka src/ReliableKafka.Sqlite src/ReliableKafka.PostgreSql src/ReliableKafka.Testing)
 
 cd "${ROOT}"
 
@@ -59,14 +68,19 @@ print_totals() {
   if [[ "${CI:-}" == "true" ]] && ((skipped > 0)); then die "${skipped} test(s) were skipped; CI runs every test."; fi
 }
 
-# Runs one test project (optionally filtered) into its own .trx file; returns non-zero when tests failed.
+# Runs one test project on one target framework (optionally filtered) into its own .trx file; returns non-zero when
+# tests failed. net8.0 runs on the newest installed runtime when .NET 8 is missing (DOTNET_ROLL_FORWARD=Major).
 run_test_project() {
-  local project="$1" name="$2" filter="${3:-}"
-  local args=(test "${project}" -c "${CONFIGURATION}" --no-build --nologo
+  local project="$1" framework="$2" name="$3" filter="${4:-}"
+  local args=(test "${project}" -c "${CONFIGURATION}" --framework "${framework}" --no-build --nologo
     --logger "trx;LogFileName=${RESULTS_DIR}/${name}.trx" --logger "console;verbosity=normal" --blame-hang-timeout 5m
     --blame-crash --blame-crash-dump-type mini --results-directory "${RESULTS_DIR}/${name}")
   if [[ -n "${filter}" ]]; then args+=(--filter "${filter}"); fi
-  dotnet "${args[@]}"
+  if [[ "${framework}" == net8.0 ]]; then
+    DOTNET_ROLL_FORWARD=Major dotnet "${args[@]}"
+  else
+    dotnet "${args[@]}"
+  fi
 }
 
 # Prints the fault scenarios' lines (each scenario appends its line to faults.txt).
@@ -80,11 +94,20 @@ print_fault_lines() {
 run_tests() {
   rm -rf "${RESULTS_DIR}"
   mkdir -p "${RESULTS_DIR}"
-  local status=0
-  run_test_project tests/ReliableKafka.Tests ReliableKafka.Tests || status=1
-  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.IntegrationTests "Category!=Faults" || status=1
-  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.FaultTests "Category=Faults" || status=1
+  local status=0 package_status=0
+  run_test_project tests/ReliableKafka.Tests net10.0 ReliableKafka.Tests || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests net10.0 ReliableKafka.IntegrationTests "Category!=Faults" || status=1
+  run_test_project tests/ReliableKafka.Tests net8.0 ReliableKafka.Tests.net8.0 || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests net8.0 ReliableKafka.IntegrationTests.net8.0 "Category!=Faults" || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests net10.0 ReliableKafka.FaultTests "Category=Faults" || status=1
+  ( package_test ) || package_status=1
   print_fault_lines
+  if ((package_status == 0)); then
+    printf '\nPackage test: passed (see "Package test results" above).\n'
+  else
+    printf '\nPackage test: FAILED (see above).\n' >&2
+    status=1
+  fi
   print_totals
   if ((status != 0)); then printf 'A test run failed or was aborted (see above).\n' >&2; fi
   return "${status}"
@@ -94,10 +117,51 @@ run_faults() {
   rm -rf "${RESULTS_DIR}"
   mkdir -p "${RESULTS_DIR}"
   local status=0
-  run_test_project tests/ReliableKafka.IntegrationTests ReliableKafka.FaultTests "Category=Faults" || status=1
+  run_test_project tests/ReliableKafka.IntegrationTests net10.0 ReliableKafka.FaultTests "Category=Faults" || status=1
   print_fault_lines
   print_totals
   return "${status}"
+}
+
+# Packs the libraries into a clean artifacts/packages, checks the packages, and sets PACKED_VERSION.
+pack() {
+  rm -rf "${PACKAGES_DIR}"
+  mkdir -p "${PACKAGES_DIR}"
+  local project
+  for project in "${LIBRARIES[@]}"; do
+    dotnet pack "${project}" -c Release --nologo -v minimal -o "${PACKAGES_DIR}" || die "packing ${project} failed."
+  done
+  PACKED_VERSION="$(python3 "${ROOT}/eng/check-packages.py" "${PACKAGES_DIR}")" || die "the packages in ${PACKAGES_DIR} failed their checks (see above)."
+  printf 'Packed version %s into %s\n' "${PACKED_VERSION}" "${PACKAGES_DIR}"
+}
+
+# Builds and runs one app of tests/PackagedConsumer against the packed packages; returns non-zero when it failed.
+run_packaged_consumer() {
+  local variant="$1" framework="$2"
+  local out="${PACKAGE_TEST_DIR}/${variant}"
+  rm -rf "${out}"
+  printf '\n== Package test %s (%s) ==\n' "${variant}" "${framework}"
+  dotnet build "${ROOT}/tests/PackagedConsumer/${variant}" -c Release --nologo -v minimal -o "${out}" \
+    "-p:ReliableKafkaVersion=${PACKED_VERSION}" || return 1
+  if [[ "${framework}" == net8.0 ]]; then
+    DOTNET_ROLL_FORWARD=Major dotnet "${out}/PackagedConsumer.${variant}.dll"
+  else
+    dotnet "${out}/PackagedConsumer.${variant}.dll"
+  fi
+}
+
+# Packs, then restores the packed packages into apps outside the solution (net8.0 and net10.0) and runs them.
+package_test() {
+  pack
+  # The apps restore into a packages folder of their own; the packed version is reused by the next pack, so drop it.
+  rm -rf "${PACKAGE_TEST_DIR}"/packages/reliablekafka*
+  local net8=passed net10=passed
+  run_packaged_consumer Net8 net8.0 || net8=FAILED
+  run_packaged_consumer Net10 net10.0 || net10=FAILED
+  printf '\nPackage test results (ReliableKafka %s from %s):\n' "${PACKED_VERSION}" "${PACKAGES_DIR}"
+  printf '  net8.0  (Microsoft.Extensions.Hosting 8.0.1, Microsoft.Extensions.Options 8.0.2): %s\n' "${net8}"
+  printf '  net10.0 (Microsoft.Extensions.Hosting 10.0.14, Confluent.SchemaRegistry.Serdes.Json 2.16.0): %s\n' "${net10}"
+  [[ "${net8}" == passed && "${net10}" == passed ]]
 }
 
 main() {
@@ -108,6 +172,8 @@ main() {
     build) build ;;
     test) provision_postgresql; build; run_tests ;;
     faults) build; run_faults ;;
+    pack) pack ;;
+    package-test) package_test ;;
     demo) dotnet run --project samples/ReliableKafka.Samples.Orders -c "${CONFIGURATION}" -- "$@" ;;
     bench)
       provision_postgresql
@@ -119,7 +185,7 @@ main() {
       fi
       ;;
     postgres) provision_postgresql; printf '%s\n' "${RELIABLEKAFKA_POSTGRESQL}" ;;
-    *) die "unknown command '${command}'. Commands: build, test, faults, demo, bench, postgres." ;;
+    *) die "unknown command '${command}'. Commands: build, test, faults, pack, package-test, demo, bench, postgres." ;;
   esac
 }
 

@@ -14,6 +14,7 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
 {
     // How long one commit may wait for its result before it counts as failed (and is tried again later).
     private static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan FirstCommitBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMilliseconds(500);
 
     private readonly CommitMetadata _metadata = new(context);
@@ -45,7 +46,7 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
         var time = context.Time;
         var hardLimit = limit > retryBudget ? limit : retryBudget;
         var started = time.GetTimestamp();
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var retry = 0;
         while (true)
         {
             var left = context.Remaining(hardLimit, started);
@@ -74,6 +75,9 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
                 return;
             }
 
+            // Between tries the consumer keeps being served (a rebalance in progress must be answered), so the wait is
+            // not a Polly delay; its length comes from the same jittered backoff.
+            var backoff = Failures.Internal.Backoffs.Delay(FirstCommitBackoff, MaxCommitBackoff, retry++);
             var wait = backoff < remaining ? backoff : remaining;
             if (serve is not null)
             {
@@ -84,7 +88,6 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
                 Thread.Sleep(wait);
             }
 
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxCommitBackoff.Ticks));
         }
     }
 

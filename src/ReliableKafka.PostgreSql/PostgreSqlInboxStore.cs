@@ -70,6 +70,7 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
     {
         public async ValueTask<bool> CompleteAsync(CancellationToken cancellationToken = default)
         {
+            var completed = false;
             try
             {
                 if (!await table.CompleteAsync(key, owner, connection, cancellationToken).ConfigureAwait(false))
@@ -78,8 +79,19 @@ public sealed class PostgreSqlInboxStore : ITransactionalDeduplicationStore, IAs
                     return false;
                 }
 
+                completed = true;
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return true;
+            }
+            catch (Exception e) when (completed && e is InvalidOperationException or ObjectDisposedException)
+            {
+                // The completion ran in a transaction, but the transaction object is finished: the handler committed the
+                // inbox transaction and began another on the connection. Its first writes are committed already.
+                throw new HandlerTransactionException(
+                    $"The handler ended the inbox transaction itself and began another ({e.Message}); the consumer commits the inbox transaction with the record's completion, so a handler must not. " +
+                    "Writes the handler committed are in the database although the record is not marked processed. The attempt is not retried.",
+                    e,
+                    isRetriable: false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.NoActiveSqlTransaction)
             {

@@ -60,7 +60,7 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
             _ownsSources = false;
             DataSource = shared;
             _renewalSource = shared;
-            _reservedRenewals = new ReservedConnections(shared, MaxRenewalsInFlight);
+            _reservedRenewals = new ReservedConnections(shared, MaxRenewalsInFlight, TimeProvider.System);
         }
         else
         {
@@ -285,23 +285,37 @@ internal sealed class PostgreSqlTable : IAsyncDisposable
     /// </summary>
     private async Task<IReadOnlyList<bool>> RenewBatchAsync(IReadOnlyList<(DeduplicationKey Key, Guid Owner, TimeSpan Lease)> batch, CancellationToken cancellationToken)
     {
+        // A renewal that hangs (a connection dropped without a word) must give up while the next renewal can still
+        // come in time: within a third of the shortest lease in the batch.
+        var shortest = batch.Min(r => r.Lease);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(shortest / 3 > TimeSpan.FromSeconds(1) ? shortest / 3 : TimeSpan.FromSeconds(1));
+        var token = deadline.Token;
         if (_reservedRenewals is not { } reserved)
         {
-            var connection = await _renewalSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await _renewalSource.OpenConnectionAsync(token).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                return await RenewBatchAsync(connection, batch, cancellationToken).ConfigureAwait(false);
+                return await RenewBatchAsync(connection, batch, token).ConfigureAwait(false);
             }
         }
 
-        var held = await reserved.RentAsync(cancellationToken).ConfigureAwait(false);
-        try
+        while (true)
         {
-            return await RenewBatchAsync(held, batch, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            await reserved.ReturnAsync(held).ConfigureAwait(false);
+            var (held, fresh) = await reserved.RentAsync(token).ConfigureAwait(false);
+            try
+            {
+                return await RenewBatchAsync(held, batch, token).ConfigureAwait(false);
+            }
+            catch (NpgsqlException e) when (!fresh && e is not PostgresException && !token.IsCancellationRequested)
+            {
+                // A kept connection that turned out dead: once more, on a connection opened now (renewing is idempotent).
+                await held.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await reserved.ReturnAsync(held).ConfigureAwait(false);
+            }
         }
     }
 

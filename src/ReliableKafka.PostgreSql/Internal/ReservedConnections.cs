@@ -1,39 +1,46 @@
-using System.Collections.Concurrent;
 using System.Data;
 using Npgsql;
 
 namespace ReliableKafka.PostgreSql.Internal;
 
 /// <summary>
-/// A few connections taken from the application's data source and kept (never given back to its pool), so that lease
+/// A few connections taken from the application's data source and kept (not given back to its pool), so that lease
 /// renewals never wait for a pool the application's own work has drained: a renewal that waited past the lease would
-/// let another member take over a record that is still being handled. A connection that broke is dropped and replaced
-/// on the next use.
+/// let another member take over a record that is still being handled. A connection idle for longer than
+/// <see cref="MaxIdle"/> is replaced (a firewall or server may have dropped it silently), and one that broke is dropped.
 /// </summary>
-internal sealed class ReservedConnections(NpgsqlDataSource source, int count) : IAsyncDisposable
+internal sealed class ReservedConnections(NpgsqlDataSource source, int count, TimeProvider time) : IAsyncDisposable
 {
-    private readonly SemaphoreSlim _slots = new(count, count);
-    private readonly ConcurrentQueue<NpgsqlConnection> _idle = new();
-    private volatile bool _disposed;
+    /// <summary>How long a kept connection may sit idle before it is replaced rather than trusted.</summary>
+    public static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(60);
 
-    /// <summary>Takes one of the reserved connections (opening it the first time, or after it broke).</summary>
-    public async ValueTask<NpgsqlConnection> RentAsync(CancellationToken cancellationToken)
+    private readonly SemaphoreSlim _slots = new(count, count);
+    private readonly Queue<(NpgsqlConnection Connection, long ReturnedAt)> _idle = new();
+    private bool _disposed;
+
+    /// <summary>Takes one of the reserved connections: a kept one that is open and was used recently, else a new one.</summary>
+    /// <returns>The connection, and whether it was opened just now (a failure on a kept one may be its staleness).</returns>
+    public async ValueTask<(NpgsqlConnection Connection, bool Fresh)> RentAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            while (_idle.TryDequeue(out var connection))
+            while (TakeIdle() is { } kept)
             {
-                if (connection.State == ConnectionState.Open)
+                if (kept.Connection.State == ConnectionState.Open && time.GetElapsedTime(kept.ReturnedAt) < MaxIdle)
                 {
-                    return connection;
+                    return (kept.Connection, false);
                 }
 
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await DisposeQuietlyAsync(kept.Connection).ConfigureAwait(false);
             }
 
-            return await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            lock (_idle)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+            }
+
+            return (await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false), true);
         }
         catch
         {
@@ -45,24 +52,62 @@ internal sealed class ReservedConnections(NpgsqlDataSource source, int count) : 
     /// <summary>Gives a connection back to the reserve; a broken one (or any, once disposed) is closed instead.</summary>
     public async ValueTask ReturnAsync(NpgsqlConnection connection)
     {
-        if (connection.State == ConnectionState.Open && !_disposed)
+        try
         {
-            _idle.Enqueue(connection);
-        }
-        else
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-        }
+            bool kept;
+            lock (_idle)
+            {
+                kept = !_disposed && connection.State == ConnectionState.Open;
+                if (kept)
+                {
+                    _idle.Enqueue((connection, time.GetTimestamp()));
+                }
+            }
 
-        _slots.Release();
+            if (!kept)
+            {
+                await DisposeQuietlyAsync(connection).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _slots.Release();
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        _disposed = true;
-        while (_idle.TryDequeue(out var connection))
+        List<NpgsqlConnection> idle;
+        lock (_idle)
+        {
+            _disposed = true;
+            idle = [.. _idle.Select(i => i.Connection)];
+            _idle.Clear();
+        }
+
+        foreach (var connection in idle)
+        {
+            await DisposeQuietlyAsync(connection).ConfigureAwait(false);
+        }
+    }
+
+    private (NpgsqlConnection Connection, long ReturnedAt)? TakeIdle()
+    {
+        lock (_idle)
+        {
+            return _idle.TryDequeue(out var idle) ? idle : null;
+        }
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(NpgsqlConnection connection)
+    {
+        try
         {
             await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Closing a connection that broke: nothing to keep.
         }
     }
 }

@@ -66,29 +66,14 @@ public sealed class RetryOptions
 
     /// <summary>
     /// The default <see cref="IsTransientDeserializationFailure"/>: true when the exception, or one it wraps, says the
-    /// deserializer could not reach something (<see cref="System.Net.Http.HttpRequestException"/>,
-    /// <see cref="System.Net.Sockets.SocketException"/>, <see cref="TimeoutException"/>, an
-    /// <see cref="OperationCanceledException"/> of its own, or an <see cref="IOException"/> other than
-    /// <see cref="InvalidDataException"/> and <see cref="EndOfStreamException"/>, which bad bytes cause).
+    /// deserializer could not reach something: a <see cref="System.Net.Sockets.SocketException"/>, a
+    /// <see cref="TimeoutException"/>, an <see cref="OperationCanceledException"/> of its own, an
+    /// <see cref="System.Net.Http.HttpIOException"/>, or an <see cref="System.Net.Http.HttpRequestException"/> (Schema
+    /// Registry's errors derive from it) without a status or with a 5xx, 408 or 429 status. Another 4xx status (an unknown
+    /// schema id, say) and everything else (parser errors included) are final: the record is poison.
     /// </summary>
     /// <param name="exception">What the deserializer threw.</param>
     /// <returns>Whether to wait and deserialize again.</returns>
-    public static bool IsTransientDeserializationFailureByDefault(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException
-                || (e is IOException && e is not (InvalidDataException or EndOfStreamException)))
-            {
-                return true;
-            }
-
-            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsTransientDeserializationFailureByDefault))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool IsTransientDeserializationFailureByDefault(Exception exception) =>
+        Serialization.Internal.PassingFailures.IsPassing(exception);
 }

@@ -32,12 +32,18 @@ public sealed class ReliableKafkaProduceException : Exception
     /// <param name="messageId">The id of the message.</param>
     /// <param name="innerException">The cause.</param>
     public ReliableKafkaProduceException(Error error, string topic, string? messageId, Exception? innerException)
-        : base(Describe(error, topic, messageId), innerException)
+        : this(error, topic, messageId, innerException, retriable: null)
+    {
+    }
+
+    /// <summary>Initializes a new instance for a Kafka error whose retriability is known better than its code says (a serializer's).</summary>
+    internal ReliableKafkaProduceException(Error error, string topic, string? messageId, Exception? innerException, bool? retriable)
+        : base(Describe(error, topic, messageId, retriable), innerException)
     {
         ArgumentNullException.ThrowIfNull(error);
         ErrorCode = error.Code;
         IsFatal = error.IsFatal;
-        IsRetriable = !error.IsFatal && KafkaErrors.IsRetriable(error.Code);
+        IsRetriable = !error.IsFatal && (retriable ?? KafkaErrors.IsRetriable(error.Code));
         Topic = topic;
         MessageId = messageId;
     }
@@ -47,7 +53,7 @@ public sealed class ReliableKafkaProduceException : Exception
 
     /// <summary>
     /// Gets a value indicating whether producing the same message again may succeed (a transient broker or
-    /// network condition). A retry after a timeout can write the message twice: give it the same
+    /// network condition, or a serializer that could not reach its schema registry). A retry after a timeout can write the message twice: give it the same
     /// <see cref="MessageId"/> so an idempotent consumer drops the copy.
     /// </summary>
     public bool IsRetriable { get; }
@@ -61,10 +67,10 @@ public sealed class ReliableKafkaProduceException : Exception
     /// <summary>Gets the id of the message that failed.</summary>
     public string? MessageId { get; }
 
-    private static string Describe(Error error, string topic, string? messageId)
+    private static string Describe(Error error, string topic, string? messageId, bool? retriable)
     {
         ArgumentNullException.ThrowIfNull(error);
-        var kind = error.IsFatal ? "fatal" : KafkaErrors.IsRetriable(error.Code) ? "retriable" : "not retriable";
+        var kind = error.IsFatal ? "fatal" : (retriable ?? KafkaErrors.IsRetriable(error.Code)) ? "retriable" : "not retriable";
         return $"Producing message {messageId ?? "(no id)"} to '{topic}' failed: {error.Code} ({kind}): {error.Reason}";
     }
 }

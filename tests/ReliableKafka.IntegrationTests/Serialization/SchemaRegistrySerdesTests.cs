@@ -58,6 +58,33 @@ public sealed class SchemaRegistrySerdesTests(ITestOutputHelper output) : IDispo
         received.Should().ContainSingle("the record was handled, not dead-lettered as poison").Which.Id.Should().Be("s-1");
     }
 
+    [Fact]
+    public async Task AsyncDeserializer_UnknownSchemaId_IsPoisonAndDeadLetteredAtOnce()
+    {
+        var topic = _kafka.CreateTopic("registry-unknown", 1);
+        _kafka.CreateNamedTopic(topic + DeadLetterOptions.DefaultTopicSuffix, 1);
+        var (client, _) = FakeSchemaRegistry.Create();
+        var received = new ConcurrentQueue<Shipment>();
+        using var host = BuildHost(topic, client, received);
+        await host.StartAsync();
+        var producer = host.Services.GetRequiredService<IReliableProducer<string, Shipment>>();
+
+        // The wire format with a schema id the registry does not know (it answers 404), then a good record.
+        using (var raw = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers }).Build())
+        {
+            await raw.ProduceAsync(topic, new Message<string, byte[]> { Key = "s-0", Value = [0, 0, 0, 0x03, 0xE7, (byte)'{', (byte)'}'] });
+        }
+
+        await producer.ProduceAsync(topic, "s-1", new Shipment { Id = "s-1", Parcels = 1 });
+        await Eventually.UntilAsync(() => !received.IsEmpty, "the good record is handled");
+        await host.StopAsync();
+
+        var dead = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + DeadLetterOptions.DefaultTopicSuffix, 1);
+        dead.Should().ContainSingle("an unknown schema is final: the record is poison, not a registry outage to wait for")
+            .Which.Message.Key.Should().Be("s-0");
+        received.Select(s => s.Id).Should().Equal("s-1");
+    }
+
     private Microsoft.Extensions.Hosting.IHost BuildHost(string topic, ISchemaRegistryClient client, ConcurrentQueue<Shipment> received) =>
         TestHost.Build(output, services =>
         {

@@ -130,7 +130,8 @@ public sealed class FailurePolicyTests
     [Theory]
     [InlineData(typeof(HttpRequestException), true)]
     [InlineData(typeof(TimeoutException), true)]
-    [InlineData(typeof(IOException), true)]
+    [InlineData(typeof(System.Net.Sockets.SocketException), true)]
+    [InlineData(typeof(IOException), false)]
     [InlineData(typeof(InvalidDataException), false)]
     [InlineData(typeof(EndOfStreamException), false)]
     [InlineData(typeof(FormatException), false)]
@@ -141,6 +142,24 @@ public sealed class FailurePolicyTests
 
         RetryOptions.IsTransientDeserializationFailureByDefault(error).Should().Be(transient);
         RetryOptions.IsTransientDeserializationFailureByDefault(new InvalidOperationException("wrapped", error)).Should().Be(transient, "a wrapped cause counts");
+    }
+
+    [Theory]
+    [InlineData(System.Net.HttpStatusCode.ServiceUnavailable, true)]
+    [InlineData(System.Net.HttpStatusCode.TooManyRequests, true)]
+    [InlineData(System.Net.HttpStatusCode.RequestTimeout, true)]
+    [InlineData(System.Net.HttpStatusCode.NotFound, false)]
+    [InlineData(System.Net.HttpStatusCode.Unauthorized, false)]
+    public void IsTransientDeserializationFailureByDefault_HttpErrors_PassOnlyWhenTheServerSaysTryLater(System.Net.HttpStatusCode status, bool transient)
+    {
+        RetryOptions.IsTransientDeserializationFailureByDefault(new HttpRequestException("failed", null, status)).Should().Be(transient);
+        RetryOptions.IsTransientDeserializationFailureByDefault(new RegistryStyleException(status)).Should().Be(transient, "Schema Registry's errors carry their status in a Status property");
+    }
+
+    /// <summary>Like Confluent's SchemaRegistryException: an HttpRequestException whose status is in a property of its own.</summary>
+    private sealed class RegistryStyleException(System.Net.HttpStatusCode status) : HttpRequestException("registry error")
+    {
+        public System.Net.HttpStatusCode Status { get; } = status;
     }
 
     [Fact]

@@ -17,9 +17,15 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
 
-        if (string.IsNullOrWhiteSpace(options.BootstrapServers) && UsesDefaultCluster(options))
+        var usesDefaultCluster = UsesDefaultCluster(options);
+        if (string.IsNullOrWhiteSpace(options.BootstrapServers) && usesDefaultCluster)
         {
             errors.Add($"{RootPath}: BootstrapServers must be set (comma-separated host:port, e.g. localhost:9092).");
+        }
+
+        if (!usesDefaultCluster && options.Config.Count > 0)
+        {
+            errors.Add($"{RootPath}:Config is set, but every producer and consumer uses a named cluster, and named clusters do not take it: move its settings to {RootPath}:Clusters:<name>:Config.");
         }
 
         if (Native.Internal.ClientHandle.Unsupported is { } unsupported)

@@ -76,8 +76,8 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     }
 
     /// <summary>
-    /// The settings of a consumer's dead-letter producer: the connection of the consumer's cluster, the global raw
-    /// settings, AtLeastOnce, and <see cref="DeadLetterOptions.WriteTimeout"/>.
+    /// The settings of a consumer's dead-letter producer: the connection and raw settings of the consumer's cluster,
+    /// AtLeastOnce, and <see cref="DeadLetterOptions.WriteTimeout"/>.
     /// </summary>
     public static KafkaClientConfig BuildConfig(ReliableKafkaOptions root, string consumerName, ConsumerOptions options) =>
         KafkaClientConfigBuilder.BuildProducer(

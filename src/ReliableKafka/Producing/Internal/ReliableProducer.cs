@@ -158,6 +158,7 @@ internal sealed class ReliableProducer<TKey, TValue>(
     private static ReliableKafkaProduceException SerializationFailed(Exception e, MessageComponentType component, string topic, byte[]? messageId)
     {
         var code = component == MessageComponentType.Key ? ErrorCode.Local_KeySerialization : ErrorCode.Local_ValueSerialization;
-        return new ReliableKafkaProduceException(new Error(code, $"{component} serialization failed: {e.Message}"), topic, IdText(messageId), e);
+        return new ReliableKafkaProduceException(
+            new Error(code, $"{component} serialization failed: {e.Message}"), topic, IdText(messageId), e, retriable: PassingFailures.IsPassing(e));
     }
 }

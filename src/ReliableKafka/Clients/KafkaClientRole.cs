@@ -23,4 +23,11 @@ public enum KafkaClientRole
 
     /// <summary>The producer of a redrive (<see cref="IDeadLetterRedriver"/>); the name is <c>redrive</c>.</summary>
     RedriveProducer,
+
+    /// <summary>
+    /// The reader of the delayed delivery's cancellation topic in a forwarder process (assigned partitions, in no group);
+    /// the name is the forwarder's. The forwarder itself is a <see cref="Consumer"/>, its producer a <see cref="Producer"/>
+    /// (named <c>reliablekafka-delay-forwarder</c> and <c>reliablekafka-delay</c>).
+    /// </summary>
+    DelayCancellationReader,
 }

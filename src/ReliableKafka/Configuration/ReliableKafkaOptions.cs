@@ -50,6 +50,10 @@ public sealed class ReliableKafkaOptions
     /// <value>The default is empty: every client uses the default cluster (<see cref="BootstrapServers"/>, <see cref="Security"/>).</value>
     public Dictionary<string, KafkaClusterOptions> Clusters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Gets the options of delayed and scheduled messages, used once <c>AddDelayedDelivery</c> was called.</summary>
+    /// <value>The defaults of <see cref="ReliableKafka.DelayedDeliveryOptions"/>.</value>
+    public DelayedDeliveryOptions DelayedDelivery { get; } = new();
+
     /// <summary>Gets the producers by name; an entry is created by <c>AddProducer</c> and may be configured here or in code.</summary>
     /// <value>The default is empty. A configured entry whose name no <c>AddProducer</c> registered is a startup error.</value>
     public Dictionary<string, ProducerOptions> Producers { get; } = new(StringComparer.OrdinalIgnoreCase);

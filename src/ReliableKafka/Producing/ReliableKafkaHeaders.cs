@@ -38,4 +38,13 @@ public static class ReliableKafkaHeaders
 
     /// <summary>How many times a record was sent back from a dead-letter topic by <see cref="IDeadLetterRedriver"/> (decimal text).</summary>
     public const string RedriveCount = "reliablekafka-redrive-count";
+
+    /// <summary>Scheduled messages (<see cref="IMessageScheduler{TKey, TValue}"/>): the topic the message is delivered to when due.</summary>
+    public const string DelayTarget = "reliablekafka-delay-target";
+
+    /// <summary>Scheduled messages: when the message is due, in Unix milliseconds (decimal text).</summary>
+    public const string DelayDueAt = "reliablekafka-delay-due-at";
+
+    /// <summary>Scheduled messages: when the record may leave the delay tier it is in, in Unix milliseconds (decimal text).</summary>
+    public const string DelayHopAt = "reliablekafka-delay-hop-at";
 }

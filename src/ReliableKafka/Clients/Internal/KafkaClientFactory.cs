@@ -109,6 +109,7 @@ internal sealed class KafkaClientFactory(IServiceProvider services, ILoggerFacto
         KafkaClientRole.DeadLetterLookup => $"dead-letter look-up of consumer '{name}'",
         KafkaClientRole.RedriveConsumer => "redrive consumer",
         KafkaClientRole.RedriveProducer => "redrive producer",
+        KafkaClientRole.DelayCancellationReader => $"cancellation reader of '{name}'",
         _ => $"client '{name}'",
     };
 

@@ -41,8 +41,30 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
     /// <summary>Gets the number of records taken and not finished (queued or running); any thread.</summary>
     public int Buffered => Volatile.Read(ref _buffered);
 
-    /// <summary>Gets a value indicating whether any partition is held (poll thread): polling then comes back sooner.</summary>
-    public bool Holding => _held.Count > 0;
+    /// <summary>
+    /// Gets how long the next poll may wait (poll thread): briefly while a partition is held for room in the buffer,
+    /// until the earliest due record while partitions wait for due records only, else <paramref name="idle"/>.
+    /// </summary>
+    public TimeSpan PollTimeout(TimeSpan idle, TimeSpan holding)
+    {
+        var timeout = idle;
+        var now = context.Time.GetUtcNow();
+        foreach (var state in _held)
+        {
+            if ((state.Hold & ~HoldReasons.NotDue) != 0)
+            {
+                return holding;
+            }
+
+            if (state.DueAt is { } due)
+            {
+                var wait = due - now;
+                timeout = wait < timeout ? (wait > TimeSpan.FromMilliseconds(1) ? wait : TimeSpan.FromMilliseconds(1)) : timeout;
+            }
+        }
+
+        return timeout;
+    }
 
     /// <summary>Gets a value indicating whether the buffer has room for another record.</summary>
     public bool HasRoom => Buffered < context.Options.MaxBufferedRecords;
@@ -66,6 +88,15 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
 
         if (state.Hold != HoldReasons.None || state.RefusedAt is not null)
         {
+            state.Refuse(record);
+            return null;
+        }
+
+        if (context.Gate?.NotBefore(record) is { } due && due > context.Time.GetUtcNow())
+        {
+            // Not due: the partition waits, paused, and fetching restarts at this record once it is.
+            state.DueAt = due;
+            Hold(state, HoldReasons.NotDue);
             state.Refuse(record);
             return null;
         }
@@ -105,11 +136,18 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
         // whose fetches happen to arrive first.
         var share = FairShare;
         var room = context.Options.MaxBufferedRecords - Buffered;
+        var now = context.Time.GetUtcNow();
         _held.RemoveAll(state =>
         {
             if (!partitions.IsCurrent(state))
             {
                 return true;
+            }
+
+            if ((state.Hold & HoldReasons.NotDue) != 0 && (state.DueAt is not { } due || due <= now))
+            {
+                state.Hold &= ~HoldReasons.NotDue;
+                state.DueAt = null;
             }
 
             // The record fetching restarts at is the first refused one (a compaction gap may lie between it and the

@@ -47,6 +47,7 @@ internal sealed class ConsumerEngine
     /// <param name="offsetStore">Commits and reads offsets with metadata (librdkafka's, unless a test passes one).</param>
     /// <param name="deadLetters">Writes failed records to the dead-letter topic; required for <see cref="FailurePolicy.DeadLetter"/> under AtLeastOnce.</param>
     /// <param name="deduplicator">Claims and completes records in a deduplication store (the idempotent consumer); null when off. Not under AtMostOnce.</param>
+    /// <param name="gate">Holds records until they are due (the delay tiers' forwarder); null when every record may be taken at once.</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
@@ -56,9 +57,10 @@ internal sealed class ConsumerEngine
         Func<IEnumerable<KeyValuePair<string, string>>, ConsumerBuilder<byte[]?, byte[]?>>? consumerBuilder = null,
         IGroupOffsetStore? offsetStore = null,
         IDeadLetterWriter? deadLetters = null,
-        Deduplicator? deduplicator = null)
+        Deduplicator? deduplicator = null,
+        IRecordGate? gate = null)
     {
-        _context = new EngineContext(config, options, loggerFactory, time);
+        _context = new EngineContext(config, options, loggerFactory, time, gate);
         if (_context.AtMostOnce && deduplicator is not null)
         {
             throw new ArgumentException("AtMostOnce consumers do not deduplicate: their records are committed before they are handled.", nameof(deduplicator));

@@ -5,8 +5,11 @@ using ReliableKafka.Diagnostics.Internal;
 namespace ReliableKafka.Consuming.Internal;
 
 /// <summary>What every part of one consumer's engine shares and nothing changes while it runs: settings, loggers, clock.</summary>
-internal sealed class EngineContext(KafkaClientConfig config, ConsumerOptions options, ILoggerFactory loggerFactory, TimeProvider time)
+internal sealed class EngineContext(KafkaClientConfig config, ConsumerOptions options, ILoggerFactory loggerFactory, TimeProvider time, IRecordGate? gate = null)
 {
+    /// <summary>Gets the rule that holds records until they are due, or null (every record may be taken at once).</summary>
+    public IRecordGate? Gate { get; } = gate;
+
     /// <summary>Gets the consumer's librdkafka settings.</summary>
     public KafkaClientConfig Config { get; } = config;
 

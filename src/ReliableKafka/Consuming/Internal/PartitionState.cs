@@ -111,6 +111,9 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         }
     }
 
+    /// <summary>Gets or sets when the partition's next record is due, while it is held for it (<see cref="HoldReasons.NotDue"/>; poll thread only).</summary>
+    public DateTimeOffset? DueAt { get; set; }
+
     /// <summary>Records that fetching restarted at <see cref="RefusedAt"/>.</summary>
     public void Rewound() => RefusedAt = null;
 
@@ -287,4 +290,7 @@ internal enum HoldReasons
 
     /// <summary>The consumer's buffer is full; released when there is room for half a share again.</summary>
     Buffer = 4,
+
+    /// <summary>Its next record is not due yet (<see cref="IRecordGate"/>); released at <see cref="PartitionState.DueAt"/>.</summary>
+    NotDue = 8,
 }

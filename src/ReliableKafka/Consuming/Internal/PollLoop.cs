@@ -108,7 +108,7 @@ internal sealed class PollLoop(
 
         try
         {
-            var result = consumer.Consume(admission.Holding ? BackpressurePollTimeout : PollTimeout);
+            var result = consumer.Consume(admission.PollTimeout(PollTimeout, BackpressurePollTimeout));
             if (result is { IsPartitionEOF: false })
             {
                 dispatcher.Dispatch(consumer, result);

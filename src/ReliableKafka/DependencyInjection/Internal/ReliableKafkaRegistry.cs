@@ -11,6 +11,13 @@ internal sealed class ReliableKafkaRegistry
     private readonly HashSet<(string Name, Type Key, Type Value)> _producerTypes = [];
     private readonly Dictionary<string, (Type Key, Type Value)> _selectors = new(StringComparer.OrdinalIgnoreCase);
     private string? _deduplicationStore;
+    private int _delayedDelivery;
+
+    /// <summary>Gets a value indicating whether <c>AddDelayedDelivery</c> was called.</summary>
+    public bool DelayedDelivery => Volatile.Read(ref _delayedDelivery) != 0;
+
+    /// <summary>Records that <c>AddDelayedDelivery</c> was called; false when it was before.</summary>
+    public bool EnableDelayedDelivery() => Interlocked.Exchange(ref _delayedDelivery, 1) == 0;
 
     /// <summary>Gets the name of the deduplication store added (e.g. "InMemory"), or null.</summary>
     public string? DeduplicationStore

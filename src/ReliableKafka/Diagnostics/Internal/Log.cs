@@ -163,6 +163,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 2047, Level = LogLevel.Error, Message = "Consumer {Consumer}: the asynchronous deserializer failed on {Topic} [{Partition}] @{Offset} ({ExceptionType}: {Reason}); the record (and its key) waits, unfinished and uncommitted, and is deserialized again in {PauseMs} ms")]
     private static partial void DeserializationFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, long pauseMs, string exceptionType, string reason);
 
+    [LoggerMessage(EventId = 2048, Level = LogLevel.Error, Message = "Delayed delivery {Forwarder}: reading the cancellation topic {Topic} failed; messages due meanwhile wait until it works again")]
+    public static partial void DelayCancellationsFailed(ILogger logger, string forwarder, string topic, Exception exception);
+
+    [LoggerMessage(EventId = 2049, Level = LogLevel.Error, Message = "Delayed delivery: the topics {Topics} do not exist; create them, or set ReliableKafka:DelayedDelivery:CreateTopics")]
+    public static partial void DelayTopicsMissing(ILogger logger, string topics);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Information, Message = "Delayed delivery: created the topics {Topics}")]
+    public static partial void DelayTopicsCreated(ILogger logger, string topics);
+
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
 

@@ -18,9 +18,6 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     // How long disposal waits for the delivery reports of purged writes (they come at once; a poll cycle at most).
     private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(1);
 
-    private const string FetchMinBytes = "fetch.min.bytes";
-    private const string FetchWaitMax = "fetch.wait.max.ms";
-
     // How long reading the dead-letter topic may take before the look-up counts as failed (and is tried again).
     private static readonly TimeSpan LookupTimeout = TimeSpan.FromMinutes(2);
 
@@ -55,25 +52,8 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     /// reads exactly as that consumer does), outside any group: a group id of its own, no static membership, nothing
     /// committed or stored, no end-of-partition events, and fetches that return at once.
     /// </summary>
-    public static List<KeyValuePair<string, string>> LookupSettings(KafkaClientConfig consumerConfig)
-    {
-        var settings = consumerConfig.Values
-            .Where(kv => kv.Key is not (KafkaConfigKeys.GroupId or KafkaConfigKeys.GroupInstanceId or KafkaConfigKeys.ClientId
-                or KafkaConfigKeys.EnableAutoCommit or KafkaConfigKeys.EnableAutoOffsetStore or KafkaConfigKeys.EnablePartitionEof
-                or FetchMinBytes or FetchWaitMax))
-            .ToList();
-        var clientId = consumerConfig.Values.TryGetValue(KafkaConfigKeys.ClientId, out var id) ? id : "reliablekafka";
-        settings.Add(new(KafkaConfigKeys.ClientId, $"{clientId}-dlt-lookup"));
-        settings.Add(new(KafkaConfigKeys.GroupId, $"reliablekafka-dlt-check-{Guid.NewGuid():N}"));
-        settings.Add(new(KafkaConfigKeys.EnableAutoCommit, "false"));
-        settings.Add(new(KafkaConfigKeys.EnableAutoOffsetStore, "false"));
-        settings.Add(new(KafkaConfigKeys.EnablePartitionEof, "false"));
-
-        // The look-up reads to the end once: fetch tuning for throughput (waiting for more bytes) would only slow it down.
-        settings.Add(new(FetchMinBytes, "1"));
-        settings.Add(new(FetchWaitMax, "100"));
-        return settings;
-    }
+    public static List<KeyValuePair<string, string>> LookupSettings(KafkaClientConfig consumerConfig) =>
+        ReaderSettings.From(consumerConfig, "dlt-lookup", "reliablekafka-dlt-check", partitionEof: false);
 
     /// <summary>
     /// The settings of a consumer's dead-letter producer: the connection and raw settings of the consumer's cluster,

@@ -19,7 +19,14 @@ internal sealed class ReliableProducer<TKey, TValue>(
     public Task<ProduceResult> ProduceAsync(string topic, TKey key, TValue value, CancellationToken cancellationToken = default) =>
         ProduceAsync(topic, new Message<TKey, TValue> { Key = key, Value = value }, cancellationToken);
 
-    public Task<ProduceResult> ProduceAsync(string topic, Message<TKey, TValue> message, CancellationToken cancellationToken = default)
+    public Task<ProduceResult> ProduceAsync(string topic, Message<TKey, TValue> message, CancellationToken cancellationToken = default) =>
+        ProduceAsync(topic, topic, message, cancellationToken);
+
+    /// <summary>
+    /// Produces to <paramref name="topic"/> a message serialized as if for <paramref name="serializeAs"/> (a scheduled
+    /// message waits in a delay topic, but its bytes are those of its target topic: a Schema Registry subject, say).
+    /// </summary>
+    internal Task<ProduceResult> ProduceAsync(string topic, string serializeAs, Message<TKey, TValue> message, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ArgumentNullException.ThrowIfNull(message);
@@ -48,17 +55,17 @@ internal sealed class ReliableProducer<TKey, TValue>(
 
             if (_keySerializer.IsAsync || _valueSerializer.IsAsync)
             {
-                return SerializeThenSendAsync(client, topic, message, headers, messageId, cancellationToken);
+                return SerializeThenSendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken);
             }
 
             var raw = new Message<byte[]?, byte[]?>
             {
-                Key = Serialize(_keySerializer.Sync!, message.Key, MessageComponentType.Key, topic, headers, messageId),
-                Value = Serialize(_valueSerializer.Sync!, message.Value, MessageComponentType.Value, topic, headers, messageId),
+                Key = Serialize(_keySerializer.Sync!, message.Key, MessageComponentType.Key, serializeAs, headers, messageId),
+                Value = Serialize(_valueSerializer.Sync!, message.Value, MessageComponentType.Value, serializeAs, headers, messageId),
                 Headers = headers,
                 Timestamp = message.Timestamp,
             };
-            return Send(client, topic, raw, messageId, cancellationToken);
+            return client.SendAsync(topic, raw, messageId, cancellationToken);
         }
         catch (Exception e) when (Failed(e, topic, messageId) is { } failed)
         {
@@ -72,16 +79,16 @@ internal sealed class ReliableProducer<TKey, TValue>(
     /// serialization fails or the call is cancelled meanwhile.
     /// </summary>
     private async Task<ProduceResult> SerializeThenSendAsync(
-        ProducerClient client, string topic, Message<TKey, TValue> message, Headers? headers, byte[]? messageId, CancellationToken cancellationToken)
+        ProducerClient client, string topic, string serializeAs, Message<TKey, TValue> message, Headers? headers, byte[]? messageId, CancellationToken cancellationToken)
     {
-        var key = await SerializeAsync(_keySerializer, message.Key, MessageComponentType.Key, topic, headers, messageId).ConfigureAwait(false);
-        var value = await SerializeAsync(_valueSerializer, message.Value, MessageComponentType.Value, topic, headers, messageId).ConfigureAwait(false);
+        var key = await SerializeAsync(_keySerializer, message.Key, MessageComponentType.Key, serializeAs, headers, messageId).ConfigureAwait(false);
+        var value = await SerializeAsync(_valueSerializer, message.Value, MessageComponentType.Value, serializeAs, headers, messageId).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         var raw = new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers, Timestamp = message.Timestamp };
         Task<ProduceResult> sent;
         try
         {
-            sent = Send(client, topic, raw, messageId, cancellationToken);
+            sent = client.SendAsync(topic, raw, messageId, cancellationToken);
         }
         catch (Exception e) when (Failed(e, topic, messageId) is { } failed)
         {
@@ -91,27 +98,8 @@ internal sealed class ReliableProducer<TKey, TValue>(
         return await sent.ConfigureAwait(false);
     }
 
-    /// <summary>Queues serialized bytes; the task completes with the delivery report.</summary>
-    private static Task<ProduceResult> Send(ProducerClient client, string topic, Message<byte[]?, byte[]?> raw, byte[]? messageId, CancellationToken cancellationToken)
-    {
-        // Confluent's callback API with our own completion costs less per message than its ProduceAsync.
-        var completion = new DeliveryCompletion(topic, messageId, cancellationToken);
-        try
-        {
-            client.Produce(topic, raw, completion.Handler);
-        }
-        catch
-        {
-            // Not queued: no delivery report will come to end the cancellation registration.
-            completion.Abandon();
-            throw;
-        }
-
-        return completion.Task;
-    }
-
     /// <summary>The failed task for an exception of serializing or queueing, or null for an exception that is a bug (rethrown).</summary>
-    private static Task<ProduceResult>? Failed(Exception e, string topic, byte[]? messageId) => e switch
+    internal static Task<ProduceResult>? Failed(Exception e, string topic, byte[]? messageId) => e switch
     {
         ProduceException<byte[]?, byte[]?> produce => Task.FromException<ProduceResult>(new ReliableKafkaProduceException(produce.Error, topic, IdText(messageId), produce)),
         KafkaException kafka => Task.FromException<ProduceResult>(new ReliableKafkaProduceException(kafka.Error, topic, IdText(messageId), kafka)),

@@ -1,0 +1,58 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+using ReliableKafka.Producing.Internal;
+
+namespace ReliableKafka.Delay.Internal;
+
+/// <summary>What the scheduler and the forwarder share: the options, the delay producer, and cancelling.</summary>
+internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, ProducerClientRegistry producers, TimeProvider time)
+{
+    /// <summary>The name of the producer that writes to the delay topics, the cancellation topic and the targets.</summary>
+    public const string ProducerName = "reliablekafka-delay";
+
+    /// <summary>The name of the forwarder's consumer (<c>ReliableKafka:Consumers:reliablekafka-delay-forwarder</c>, the same object as <c>DelayedDelivery:Forwarder</c>).</summary>
+    public const string ForwarderName = "reliablekafka-delay-forwarder";
+
+    private DelayedDeliveryOptions? _options;
+
+    public DelayedDeliveryOptions Options => _options ??= options.Value.DelayedDelivery;
+
+    public IReadOnlyList<TimeSpan> Tiers => Options.EffectiveTiers;
+
+    public TimeProvider Time { get; } = time;
+
+    public ProducerClient Producer => producers.Get(ProducerName);
+
+    /// <summary>Records a cancellation and says whether it is certain to stop the message (see <see cref="IMessageScheduler.CancelAsync"/>).</summary>
+    public async Task<ScheduleCancellation> CancelAsync(string scheduleId, CancellationToken cancellationToken)
+    {
+        if (!ScheduleIds.TryParse(scheduleId, out var dueAt))
+        {
+            throw new ArgumentException($"'{scheduleId}' is not a schedule id (ScheduleResult.ScheduleId).", nameof(scheduleId));
+        }
+
+        var topic = Options.CancellationTopic;
+        var record = new Message<byte[]?, byte[]?>
+        {
+            Key = Encoding.UTF8.GetBytes(scheduleId),
+            Value = Encoding.UTF8.GetBytes(dueAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)),
+        };
+        Task<ProduceResult> sent;
+        try
+        {
+            sent = Producer.SendAsync(topic, record, messageId: null, cancellationToken);
+        }
+        catch (Exception e) when (ReliableProducer<byte[], byte[]>.Failed(e, topic, null) is { } failed)
+        {
+            sent = failed;
+        }
+
+        await sent.ConfigureAwait(false);
+        DelayMetrics.CancellationRecorded();
+
+        // Judged after the acknowledgement: only then can a forwarder see it.
+        return Time.GetUtcNow() + Options.CancellationMargin < dueAt ? ScheduleCancellation.Cancelled : ScheduleCancellation.TooLate;
+    }
+}

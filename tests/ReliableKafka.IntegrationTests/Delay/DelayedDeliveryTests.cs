@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using ReliableKafka.Consuming.Internal;
+using ReliableKafka.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace ReliableKafka.IntegrationTests.Delay;
+
+/// <summary>Scheduled messages through short delay tiers (200 ms, 500 ms, 1 s) on the embedded cluster.</summary>
+public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan[] Tiers = [TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)];
+
+    private readonly TestKafka _kafka = TestKafka.Start(brokers: 1);
+    private readonly string _prefix = TestKafka.Unique("delay");
+    private readonly ConcurrentQueue<Delivery> _deliveries = new();
+
+    public void Dispose() => _kafka.Dispose();
+
+    [Fact]
+    public async Task ScheduledMessages_AreDeliveredOnceEachNeverBeforeDueAndInDueOrderPerKey()
+    {
+        var target = CreateTopics();
+        using var host = BuildHost(target);
+        await host.StartAsync();
+        var scheduler = host.Services.GetRequiredService<IMessageScheduler<string, string>>();
+        var due = new Dictionary<string, DateTimeOffset>();
+        var start = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 120; i++)
+        {
+            // Ten keys; a key's messages are due 400 ms apart, in shuffled scheduling order.
+            var key = $"k{i % 10}";
+            var slot = (i * 7 % 12) + 1;
+            var result = await scheduler.ScheduleAsync(target, key, $"{key}:{slot}", start + TimeSpan.FromMilliseconds(400 * slot));
+            due[result.ScheduleId] = result.DueAt;
+        }
+
+        await Eventually.UntilAsync(() => _deliveries.Count >= 120, "every scheduled message is delivered", TimeSpan.FromSeconds(30));
+        await Task.Delay(500);
+        await host.StopAsync();
+
+        var deliveries = _deliveries.ToList();
+        deliveries.Select(d => d.ScheduleId).Should().OnlyHaveUniqueItems("each message is delivered once").And.BeEquivalentTo(due.Keys);
+        deliveries.Should().OnlyContain(d => d.ReceivedAt >= due[d.ScheduleId!], "no message is delivered before it is due");
+        var lateness = deliveries.Select(d => (d.ReceivedAt - due[d.ScheduleId!]).TotalMilliseconds).Order().ToList();
+        output.WriteLine($"lateness p50 {lateness[lateness.Count / 2]:F0} ms, max {lateness[^1]:F0} ms");
+        foreach (var key in deliveries.GroupBy(d => d.Key))
+        {
+            key.Select(d => due[d.ScheduleId!]).Should().BeInAscendingOrder($"key {key.Key}'s messages arrive in due order");
+        }
+    }
+
+    [Fact]
+    public async Task CancelledBeforeDue_IsNeverDelivered_AndACancelAfterDeliveryIsTooLate()
+    {
+        var target = CreateTopics();
+        using var host = BuildHost(target);
+        await host.StartAsync();
+        var scheduler = host.Services.GetRequiredService<IMessageScheduler<string, string>>();
+        var scheduled = new List<ScheduleResult>();
+        for (var i = 0; i < 40; i++)
+        {
+            scheduled.Add(await scheduler.ScheduleAsync(target, $"order-{i}", "unpaid", TimeSpan.FromSeconds(3)));
+        }
+
+        var cancelled = scheduled.Where((_, i) => i % 2 == 0).ToList();
+        foreach (var schedule in cancelled)
+        {
+            (await scheduler.CancelAsync(schedule.ScheduleId)).Should().Be(ScheduleCancellation.Cancelled);
+        }
+
+        await Eventually.UntilAsync(() => _deliveries.Count >= 20, "the messages not cancelled are delivered", TimeSpan.FromSeconds(30));
+        await Task.Delay(1500);
+        var late = scheduled[1];
+        var tooLate = await scheduler.CancelAsync(late.ScheduleId);
+        var act = () => scheduler.CancelAsync("not-a-schedule-id");
+        await host.StopAsync();
+
+        _deliveries.Select(d => d.ScheduleId).Should().BeEquivalentTo(scheduled.Except(cancelled).Select(s => s.ScheduleId), "cancelled messages are dropped, the others delivered once");
+        tooLate.Should().Be(ScheduleCancellation.TooLate, "it was delivered already");
+        await act.Should().ThrowAsync<ArgumentException>();
+    }
+
+    [Fact]
+    public async Task ForwarderCrashesMidCascade_AnotherResumesAndEveryMessageArrivesOnTimeOnceAtTheIdempotentConsumer()
+    {
+        var target = CreateTopics();
+        var group = TestKafka.Unique("forwarders");
+        using var first = BuildHost(target, group, consume: false);
+        await first.StartAsync();
+        var scheduler = first.Services.GetRequiredService<IMessageScheduler<string, string>>();
+        var due = new Dictionary<string, DateTimeOffset>();
+        for (var i = 0; i < 60; i++)
+        {
+            var result = await scheduler.ScheduleAsync(target, $"k{i % 6}", $"m{i}", TimeSpan.FromMilliseconds(1500 + (i * 50)));
+            due[result.ScheduleId] = result.DueAt;
+        }
+
+        await Task.Delay(700);
+        await Forwarder(first).CrashAsync();
+        using var second = BuildHost(target, group);
+        await second.StartAsync();
+        await Eventually.UntilAsync(() => _deliveries.Select(d => d.ScheduleId).Distinct().Count() >= 60, "every message arrives", TimeSpan.FromSeconds(60));
+        await Task.Delay(500);
+        await second.StopAsync();
+        await first.StopAsync();
+
+        var deliveries = _deliveries.ToList();
+        deliveries.Select(d => d.ScheduleId).Should().OnlyHaveUniqueItems("the idempotent consumer handles a message forwarded twice once").And.BeEquivalentTo(due.Keys);
+        deliveries.Should().OnlyContain(d => d.ReceivedAt >= due[d.ScheduleId!], "no message is delivered before it is due");
+    }
+
+    private static ConsumerEngine Forwarder(IHost host) =>
+        host.Services.GetServices<IHostedService>().OfType<IReliableConsumerService>().Single(s => s.Name == "reliablekafka-delay-forwarder").Engine!;
+
+    private string CreateTopics()
+    {
+        var options = new DelayedDeliveryOptions { TopicPrefix = _prefix };
+        options.Tiers.AddRange(Tiers);
+        foreach (var topic in options.RequiredTopics())
+        {
+            _kafka.CreateNamedTopic(topic, 2);
+        }
+
+        return _kafka.CreateTopic("target", 3);
+    }
+
+    /// <summary>A host with a forwarder, and (unless <paramref name="consume"/> is false) the target's idempotent consumer.</summary>
+    private IHost BuildHost(string target, string? forwarderGroup = null, bool consume = true) =>
+        TestHost.Build(output, services =>
+        {
+            services.AddSingleton(_deliveries);
+            var kafka = services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
+                .AddDelayedDelivery(o =>
+                {
+                    o.TopicPrefix = _prefix;
+                    o.Tiers.AddRange(Tiers);
+                    o.Forwarder.GroupId = forwarderGroup;
+                    TestHost.FastGroup(o.Forwarder);
+                    o.Forwarder.FetchWaitMax = TimeSpan.FromMilliseconds(20);
+                    if (Environment.GetEnvironmentVariable("DBG_RDK") is { Length: > 0 } dbg) { o.Forwarder.Config["debug"] = dbg; }
+                });
+            if (consume)
+            {
+                kafka.AddConsumer<string, string, DeliveryHandler>("target", o =>
+                    {
+                        o.GroupId = _prefix + "-target";
+                        o.Topics.Add(target);
+                        TestHost.FastGroup(o);
+                        o.FetchWaitMax = TimeSpan.FromMilliseconds(20);
+                    })
+                    .UseInMemoryDeduplication();
+            }
+        });
+
+    private sealed record Delivery(string Key, string Value, string? ScheduleId, DateTimeOffset ReceivedAt);
+
+    private sealed class DeliveryHandler(ConcurrentQueue<Delivery> deliveries) : IMessageHandler<string, string>
+    {
+        public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
+        {
+            deliveries.Enqueue(new Delivery(context.Key, context.Value, context.MessageId, DateTimeOffset.UtcNow));
+            return Task.CompletedTask;
+        }
+    }
+}

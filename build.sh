@@ -63,6 +63,7 @@ print_totals() {
     failed=$((failed + $(trx_counter failed "${file}")))
     skipped=$((skipped + $(trx_counter notExecuted "${file}")))
   done
+  if ((failed > 0)); then python3 "${ROOT}/eng/print-failures.py" "${RESULTS_DIR}"/*.trx || true; fi
   printf '\nTest totals: %d total, %d passed, %d failed, %d skipped\n' "${total}" "${passed}" "${failed}" "${skipped}"
   if ((total == 0)); then die "no test results were found in ${RESULTS_DIR}."; fi
   if [[ "${CI:-}" == "true" ]] && ((skipped > 0)); then die "${skipped} test(s) were skipped; CI runs every test."; fi

@@ -168,17 +168,17 @@ public sealed class IdempotentConsumerTests
         var store = new InMemoryDeduplicationStore();
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var run = EngineRun.Start(
-            o => o.Deduplication.LeaseDuration = TimeSpan.FromMilliseconds(300),
+            o => o.Deduplication.LeaseDuration = TimeSpan.FromSeconds(1),
             (_, _) => release.Task,
             store: store);
         run.Handler.SelectId = _ => "m0";
         run.Kafka.AddRecords(P0, 1);
         run.Kafka.Assign(P0);
         await run.UntilAsync(() => !run.Handler.Started.IsEmpty);
-        await Task.Delay(1000);
+        await Task.Delay(2500);
 
         var other = await store.ClaimAsync(new DeduplicationKey("g", "m0"), Guid.NewGuid(), LongLease);
-        other.Status.Should().Be(ClaimStatus.InProgressElsewhere, "the running handler's claim was renewed past its 300 ms lease");
+        other.Status.Should().Be(ClaimStatus.InProgressElsewhere, "the running handler's claim was renewed past its 1 s lease");
         release.SetResult();
         await run.UntilAsync(() => run.Handler.Completed.Count == 1);
     }

@@ -17,7 +17,7 @@ public sealed class DelayedDeliveryOptions
     public string TopicPrefix { get; set; } = "reliablekafka";
 
     /// <summary>
-    /// Gets the tiers: how long a record waits in each delay topic, shortest first. A message waits in the largest tier
+    /// Gets the tiers: how long a record waits in each delay topic, shortest first (each from 100 ms to 7 days). A message waits in the largest tier
     /// not longer than its remaining delay (in the shortest one when its delay is shorter than that), then in smaller ones.
     /// The shortest tier bounds how late a message shorter than it can be; the number of tiers, how many hops a long
     /// delay takes.
@@ -52,16 +52,17 @@ public sealed class DelayedDeliveryOptions
     /// <summary>
     /// Gets or sets how long before its due time a cancellation must be recorded to be sure to stop a message. A later
     /// one is still recorded (it stops the message if it was not forwarded yet), but <c>CancelAsync</c> says
-    /// <see cref="ScheduleCancellation.TooLate"/>: the message may have been delivered. It covers the forwarders'
-    /// and the cancelling process's clocks differing.
+    /// <see cref="ScheduleCancellation.TooLate"/>: the message may have been delivered. Half of it covers the cancelling
+    /// process's clock being behind the forwarders'. Every process of an application must use the same margin.
     /// </summary>
     /// <value>The default is 2 seconds.</value>
     [OptionRange(0, 3_600_000)]
     public TimeSpan CancellationMargin { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Gets or sets how long after its due time a cancellation is remembered by the forwarders (bounding their memory).
-    /// A cancelled message forwarded later than that (a forwarder backlog of that length) would be delivered.
+    /// Gets or sets how long after its due time a cancellation is remembered by the forwarders (bounding their memory);
+    /// then they write a tombstone for it to the compacted cancellation topic. A cancelled message forwarded later than
+    /// that (a forwarder backlog of that length) would be delivered.
     /// </summary>
     /// <value>The default is 7 days.</value>
     [OptionRange(1_000, 365L * 86_400_000)]

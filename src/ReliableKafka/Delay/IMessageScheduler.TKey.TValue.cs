@@ -19,9 +19,9 @@ public interface IMessageScheduler<TKey, TValue> : IMessageScheduler
     /// or in <paramref name="topic"/> itself when it is due already.
     /// </summary>
     /// <param name="topic">The topic to deliver the message to.</param>
-    /// <param name="key">The key (it keeps its partitioning and order in the delay topics and the target).</param>
+    /// <param name="key">The key (it keeps its partitioning in the delay topics and the target).</param>
     /// <param name="value">The value.</param>
-    /// <param name="dueAt">When to deliver it.</param>
+    /// <param name="dueAt">When to deliver it (rounded up to the millisecond; from 1970 on).</param>
     /// <param name="cancellationToken">Stops waiting for the acknowledgement; the message may still be scheduled.</param>
     /// <returns>The schedule id (to cancel it), its due time, and where it was written.</returns>
     /// <exception cref="ReliableKafkaProduceException">The scheduled record was not acknowledged.</exception>
@@ -36,7 +36,12 @@ public interface IMessageScheduler<TKey, TValue> : IMessageScheduler
     /// <returns>The schedule id, its due time, and where it was written.</returns>
     Task<ScheduleResult> ScheduleAsync(string topic, TKey key, TValue value, TimeSpan delay, CancellationToken cancellationToken = default);
 
-    /// <summary>Schedules a message with headers (see <see cref="ScheduleAsync(string, TKey, TValue, DateTimeOffset, CancellationToken)"/>). Its own message-id header, if any, is replaced by the schedule id.</summary>
+    /// <summary>
+    /// Schedules a message with headers (see <see cref="ScheduleAsync(string, TKey, TValue, DateTimeOffset, CancellationToken)"/>).
+    /// A <see cref="ReliableKafkaHeaders.MessageId"/> header of its own makes the schedule id derived from that id and the due
+    /// time, so that scheduling it again after an unclear failure (a timeout) is the same message: an idempotent consumer
+    /// handles it once. The delivered message carries the schedule id as its message id.
+    /// </summary>
     /// <param name="topic">The topic to deliver the message to.</param>
     /// <param name="message">The message (its timestamp is not kept: the delivered record gets the forwarder's time).</param>
     /// <param name="dueAt">When to deliver it.</param>

@@ -22,6 +22,7 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
     public async Task ScheduledMessages_AreDeliveredOnceEachNeverBeforeDueAndInDueOrderPerKey()
     {
         var target = CreateTopics();
+        using var metrics = new DelayMetricsProbe(target, _prefix);
         using var host = BuildHost(target);
         await host.StartAsync();
         var scheduler = host.Services.GetRequiredService<IMessageScheduler<string, string>>();
@@ -36,9 +37,14 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
             due[result.ScheduleId] = result.DueAt;
         }
 
+        await Eventually.UntilAsync(() => metrics.Waiting > 0, "the forwarder reports records waiting in the tiers");
         await Eventually.UntilAsync(() => _deliveries.Count >= 120, "every scheduled message is delivered", TimeSpan.FromSeconds(30));
         await Task.Delay(500);
         await host.StopAsync();
+
+        metrics.Delivered.Should().Be(120);
+        metrics.LatenessCount.Should().Be(120);
+        metrics.LatenessMinimum.Should().BeGreaterThanOrEqualTo(0, "lateness is measured after the target acknowledged");
 
         var deliveries = _deliveries.ToList();
         deliveries.Select(d => d.ScheduleId).Should().OnlyHaveUniqueItems("each message is delivered once").And.BeEquivalentTo(due.Keys);
@@ -111,6 +117,28 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
         deliveries.Should().OnlyContain(d => d.ReceivedAt >= due[d.ScheduleId!], "no message is delivered before it is due");
     }
 
+    [Fact]
+    public async Task MissingDelayTopics_FailTheStartNamingThem_AlsoWhenTheClusterCannotCreateThem()
+    {
+        // librdkafka's mock cluster has no controller and cannot create topics (a real cluster creates them when
+        // CreateTopics is set; tests create them with the embedded cluster): both starts fail naming every topic.
+        var target = _kafka.CreateTopic("target", 1);
+        var options = new DelayedDeliveryOptions { TopicPrefix = _prefix };
+        options.Tiers.AddRange(Tiers);
+        foreach (var createTopics in new[] { false, true })
+        {
+            using var host = BuildHost(target, configure: o => o.CreateTopics = createTopics);
+            var start = () => host.StartAsync();
+
+            var error = (await start.Should().ThrowAsync<InvalidOperationException>()).Which;
+            error.Message.Should().Contain(createTopics ? "could not be created" : "set CreateTopics");
+            foreach (var topic in options.RequiredTopics())
+            {
+                error.Message.Should().Contain(topic);
+            }
+        }
+    }
+
     private static ConsumerEngine Forwarder(IHost host) =>
         host.Services.GetServices<IHostedService>().OfType<IReliableConsumerService>().Single(s => s.Name == "reliablekafka-delay-forwarder").Engine!;
 
@@ -127,7 +155,7 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A host with a forwarder, and (unless <paramref name="consume"/> is false) the target's idempotent consumer.</summary>
-    private IHost BuildHost(string target, string? forwarderGroup = null, bool consume = true) =>
+    private IHost BuildHost(string target, string? forwarderGroup = null, bool consume = true, Action<DelayedDeliveryOptions>? configure = null) =>
         TestHost.Build(output, services =>
         {
             services.AddSingleton(_deliveries);
@@ -139,7 +167,7 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
                     o.Forwarder.GroupId = forwarderGroup;
                     TestHost.FastGroup(o.Forwarder);
                     o.Forwarder.FetchWaitMax = TimeSpan.FromMilliseconds(20);
-                    if (Environment.GetEnvironmentVariable("DBG_RDK") is { Length: > 0 } dbg) { o.Forwarder.Config["debug"] = dbg; }
+                    configure?.Invoke(o);
                 });
             if (consume)
             {
@@ -153,6 +181,99 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
                     .UseInMemoryDeduplication();
             }
         });
+
+    /// <summary>The delayed delivery's instruments for one target topic and one prefix's tier topics.</summary>
+    private sealed class DelayMetricsProbe : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private long _delivered;
+        private long _latenessCount;
+        private double _latenessMinimum = double.MaxValue;
+        private long _waiting;
+
+        public DelayMetricsProbe(string target, string prefix)
+        {
+            _listener.InstrumentPublished = (i, l) =>
+            {
+                if (i.Meter.Name == "ReliableKafka" && i.Name.StartsWith("reliablekafka.delay.", StringComparison.Ordinal))
+                {
+                    l.EnableMeasurementEvents(i);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
+            {
+                var destination = Destination(tags);
+                if (i.Name == "reliablekafka.delay.delivered" && destination == target)
+                {
+                    Interlocked.Add(ref _delivered, value);
+                }
+                else if (i.Name == "reliablekafka.delay.waiting" && destination?.StartsWith(prefix, StringComparison.Ordinal) == true && value > 0)
+                {
+                    Interlocked.Exchange(ref _waiting, value);
+                }
+            });
+            _listener.SetMeasurementEventCallback<double>((i, value, tags, _) =>
+            {
+                if (i.Name == "reliablekafka.delay.lateness" && Destination(tags) == target)
+                {
+                    lock (_listener)
+                    {
+                        _latenessCount++;
+                        _latenessMinimum = Math.Min(_latenessMinimum, value);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Delivered => Interlocked.Read(ref _delivered);
+
+        public long LatenessCount
+        {
+            get
+            {
+                lock (_listener)
+                {
+                    return _latenessCount;
+                }
+            }
+        }
+
+        public double LatenessMinimum
+        {
+            get
+            {
+                lock (_listener)
+                {
+                    return _latenessMinimum;
+                }
+            }
+        }
+
+        public long Waiting
+        {
+            get
+            {
+                _listener.RecordObservableInstruments();
+                return Interlocked.Read(ref _waiting);
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+
+        private static string? Destination(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "messaging.destination.name")
+                {
+                    return tag.Value as string;
+                }
+            }
+
+            return null;
+        }
+    }
 
     private sealed record Delivery(string Key, string Value, string? ScheduleId, DateTimeOffset ReceivedAt);
 

@@ -41,8 +41,11 @@ internal sealed class EngineRun : IAsyncDisposable
         FakeKafka? kafka = null,
         TimeSpan? backpressureHold = null,
         IDeduplicationStore? store = null,
-        TimeSpan? stallThreshold = null)
+        TimeSpan? stallThreshold = null,
+        IRecordGate? gate = null,
+        TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromHours(1), ShutdownTimeout = TimeSpan.FromSeconds(5) };
         options.Topics.Add("orders");
         configure?.Invoke(options);
@@ -55,11 +58,12 @@ internal sealed class EngineRun : IAsyncDisposable
             options,
             handler,
             NullLoggerFactory.Instance,
-            TimeProvider.System,
+            time,
             settings => new FakeConsumerBuilder(kafka, settings),
             new FakeGroupOffsetStore(kafka),
             deadLetters,
-            store is null ? null : new Deduplicator(store, options.Deduplication, "test", options.GroupId, NullLogger.Instance, TimeProvider.System))
+            store is null ? null : new Deduplicator(store, options.Deduplication, "test", options.GroupId, NullLogger.Instance, time),
+            gate)
         {
             BackpressureHold = backpressureHold ?? TimeSpan.FromMilliseconds(250),
             StallThreshold = stallThreshold ?? TimeSpan.FromSeconds(30),

@@ -116,6 +116,14 @@ internal sealed class ConsumerEngine
     public IReadOnlyDictionary<TopicPartition, DateTimeOffset> StalledPartitions =>
         _partitions.Published.Where(s => s.StalledSince is not null).ToDictionary(s => s.TopicPartition, s => s.StalledSince!.Value);
 
+    /// <summary>
+    /// Gets, per topic, how many records of this member's partitions lie beyond their positions (librdkafka's last known
+    /// end offsets, refreshed about once a second); partitions not known yet are left out.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> BacklogByTopic() =>
+        _partitions.Published.Select(s => (s.TopicPartition.Topic, s.Backlog)).Where(b => b.Backlog >= 0)
+            .GroupBy(b => b.Topic, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(b => b.Backlog), StringComparer.Ordinal);
+
     /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
     public IReadOnlyList<TopicPartition> Assignment => [.. _partitions.Published.Select(s => s.TopicPartition)];
 

@@ -20,6 +20,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     private readonly object _gate = new();
     private readonly Dictionary<byte[], Lane> _keyLanes = new(ByteArrayComparer.Instance);
     private readonly ManualResetEventSlim _idle = new(initialState: true);
+    private long _backlog = -1;
     private Lane? _partitionLane;
     private HashSet<long>? _finishedByPreviousOwner;
     private int _runningLanes;
@@ -109,6 +110,16 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         {
             RefusedAt = new TopicPartitionOffset(TopicPartition, record.Offset, record.LeaderEpoch);
         }
+    }
+
+    /// <summary>
+    /// Gets or sets how many records lie between the partition's position and librdkafka's last known end offset, as of
+    /// the last stall check (about once a second; -1 when unknown). Written on the poll thread, read by metrics.
+    /// </summary>
+    public long Backlog
+    {
+        get => Volatile.Read(ref _backlog);
+        set => Volatile.Write(ref _backlog, value);
     }
 
     /// <summary>Gets or sets when the partition's next record is due, while it is held for it (<see cref="HoldReasons.NotDue"/>; poll thread only).</summary>

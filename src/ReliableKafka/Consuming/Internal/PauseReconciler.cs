@@ -125,7 +125,7 @@ internal sealed class PauseReconciler(EngineContext context, AssignedPartitions 
     }
 
     /// <summary>
-    /// Looks, once a second, for partitions that fetch nothing although the engine neither holds nor pauses them and
+    /// Updates each partition's <see cref="PartitionState.Backlog"/> and looks, once a second, for partitions that fetch nothing although the engine neither holds nor pauses them and
     /// records wait (librdkafka's last known end offset lies beyond the partition's position) for
     /// <see cref="StallThreshold"/>: a pause the engine does not know of, say. Each is reported (health check, warning)
     /// and resumed and sought to its position again; a resume of a partition that is not paused changes nothing.
@@ -147,11 +147,12 @@ internal sealed class PauseReconciler(EngineContext context, AssignedPartitions 
             // The position: after the last record taken, else the committed offset (read at assignment), else where a
             // group without one starts; unknown (no committed offset read) means no verdict. Two records must wait, not
             // one: after a transaction, the end offset lies one past the last record (the commit marker).
+            var (low, high) = Watermarks(consumer, state.TopicPartition);
+            var position = state.NextPosition?.Offset.Value ?? state.LastCommitted?.Offset
+                ?? (state.StartKnown ? state.StartOffset ?? (context.Options.AutoOffsetReset == AutoOffsetReset.Latest ? high : low) : null);
+            state.Backlog = high - position is { } backlog ? Math.Max(backlog, 0) : -1;
             var stalled = state.PausedInClient == false && state.Hold == HoldReasons.None && !state.Failed && !state.Stopped
                 && time.GetElapsedTime(state.LastFetched) >= StallThreshold
-                && Watermarks(consumer, state.TopicPartition) is var (low, high)
-                && (state.NextPosition?.Offset.Value ?? state.LastCommitted?.Offset
-                    ?? (state.StartKnown ? state.StartOffset ?? (context.Options.AutoOffsetReset == AutoOffsetReset.Latest ? high : low) : null)) is { } position
                 && high - position >= 2;
             if (stalled == state.StalledSince.HasValue)
             {

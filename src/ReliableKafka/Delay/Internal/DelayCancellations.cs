@@ -35,6 +35,8 @@ internal sealed class DelayCancellations : IDisposable
     private readonly TimeProvider _time;
     private readonly KafkaClientFactory _clients;
     private readonly ILogger _logger;
+    private readonly Action<IReadOnlyList<string>> _expire;
+    private readonly List<string> _expired = [];
     private readonly Dictionary<string, DateTimeOffset> _cancelled = new(StringComparer.Ordinal);
     private readonly List<(DateTimeOffset AsOf, TaskCompletionSource Done)> _waiting = [];
     private readonly CancellationTokenSource _stop = new();
@@ -43,9 +45,30 @@ internal sealed class DelayCancellations : IDisposable
     private Thread? _thread;
     private bool _disposed;
 
+    /// <param name="settings">The reader's librdkafka settings (those of the forwarder's consumer, as a reader of its own).</param>
+    /// <param name="topic">The cancellation topic.</param>
+    /// <param name="name">The forwarder's name (logs, thread name).</param>
+    /// <param name="cluster">The cluster of the topic, or null for the default one.</param>
+    /// <param name="retention">How long after its due time a cancellation is remembered.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="clients">Creates the reader.</param>
+    /// <param name="logger">Logs failures.</param>
+    /// <param name="expire">
+    /// Writes tombstones for cancellations past their retention (the topic is compacted only, so that a cancellation of a
+    /// message due months ahead is not deleted by age before it is used); called on the reader thread.
+    /// </param>
     public DelayCancellations(
-        IEnumerable<KeyValuePair<string, string>> settings, string topic, string name, string? cluster, TimeSpan retention, TimeProvider time, KafkaClientFactory clients, ILogger logger)
+        IEnumerable<KeyValuePair<string, string>> settings,
+        string topic,
+        string name,
+        string? cluster,
+        TimeSpan retention,
+        TimeProvider time,
+        KafkaClientFactory clients,
+        ILogger logger,
+        Action<IReadOnlyList<string>> expire)
     {
+        _expire = expire;
         _settings = settings;
         _topic = topic;
         _name = name;
@@ -110,8 +133,24 @@ internal sealed class DelayCancellations : IDisposable
             }
 
             var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiting.Add((asOf, waiter));
-            return waiter.Task.WaitAsync(cancellationToken);
+            var entry = (asOf, waiter);
+            _waiting.Add(entry);
+            if (cancellationToken.CanBeCanceled)
+            {
+                // A waiter whose record was given up (revoked, stopping) leaves the list at once.
+                var registration = cancellationToken.Register(() =>
+                {
+                    lock (_waiting)
+                    {
+                        _waiting.Remove(entry);
+                    }
+
+                    waiter.TrySetCanceled(cancellationToken);
+                });
+                _ = waiter.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            return waiter.Task;
         }
     }
 
@@ -152,9 +191,9 @@ internal sealed class DelayCancellations : IDisposable
                 Log.DelayCancellationsFailed(_logger, _name, _topic, e);
                 _stop.Token.WaitHandle.WaitOne(RetryPause);
             }
-            catch (OperationCanceledException)
+            catch (Exception)
             {
-                return;
+                return; // stopping: whatever a call cut short by the stop threw (an exception must not leave this thread)
             }
         }
     }
@@ -163,29 +202,41 @@ internal sealed class DelayCancellations : IDisposable
     {
         using var consumer = _clients.CreateConsumer(_settings, KafkaClientRole.DelayCancellationReader, _name, _cluster);
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-        var topic = admin.GetMetadata(_topic, QueryTimeout).Topics.SingleOrDefault(t => t.Topic == _topic);
-        if (topic is null || topic.Error.IsError || topic.Partitions.Count == 0)
-        {
-            throw new KafkaException(new Error(ErrorCode.UnknownTopicOrPart, $"The cancellation topic '{_topic}' does not exist ({topic?.Error.Reason})."));
-        }
-
-        var partitions = topic.Partitions.Select(p => new TopicPartition(_topic, p.PartitionId)).ToList();
-        consumer.Assign(partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
-        var next = partitions.ToDictionary(p => p, _ => 0L);
-        var latest = partitions.Select(p => new TopicPartitionOffsetSpec { TopicPartition = p, OffsetSpec = OffsetSpec.Latest() }).ToList();
+        var next = new Dictionary<TopicPartition, long>();
+        AddNewPartitions(consumer, admin, next);
         Dictionary<TopicPartition, long>? ends = null;
         var roundStart = DateTimeOffset.MinValue;
         var roundStarted = 0L;
         var pruned = _time.GetTimestamp();
+        var failing = false;
         while (!_stop.IsCancellationRequested)
         {
             if (ends is null && RoundWanted(roundStarted))
             {
-                // The ends are looked up after the round's start: whatever was acknowledged before it is below them.
+                // The ends are looked up after the round's start: whatever was acknowledged before it is below them. The
+                // partitions are looked up too, so that a cancellation in a partition added to the topic is not missed.
                 roundStarted = _time.GetTimestamp();
                 roundStart = _time.GetUtcNow();
-                var result = admin.ListOffsetsAsync(latest, new ListOffsetsOptions { RequestTimeout = QueryTimeout }).GetAwaiter().GetResult();
-                ends = result.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
+                try
+                {
+                    AddNewPartitions(consumer, admin, next);
+                    var latest = next.Keys.Select(p => new TopicPartitionOffsetSpec { TopicPartition = p, OffsetSpec = OffsetSpec.Latest() }).ToList();
+                    var result = admin.ListOffsetsAsync(latest, new ListOffsetsOptions { RequestTimeout = QueryTimeout }).GetAwaiter().GetResult();
+                    ends = result.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
+                    failing = false;
+                }
+                catch (KafkaException e) when (!_stop.IsCancellationRequested)
+                {
+                    // A leader moving, say: the round is tried again with the same reader and positions (waiters wait).
+                    if (!failing)
+                    {
+                        Log.DelayCancellationsFailed(_logger, _name, _topic, e);
+                        failing = true;
+                    }
+
+                    _stop.Token.WaitHandle.WaitOne(RoundInterval);
+                    continue;
+                }
             }
 
             var record = consumer.Consume(ends is null ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(5));
@@ -194,7 +245,7 @@ internal sealed class DelayCancellations : IDisposable
                 next[record.TopicPartition] = record.Offset.Value + (record.IsPartitionEOF ? 0 : 1);
                 if (!record.IsPartitionEOF)
                 {
-                    Apply(record.Message);
+                    Apply(record);
                 }
             }
 
@@ -210,6 +261,25 @@ internal sealed class DelayCancellations : IDisposable
                 pruned = _time.GetTimestamp();
             }
         }
+    }
+
+    /// <summary>Assigns, from their start, the partitions of the topic not read yet.</summary>
+    private void AddNewPartitions(IConsumer<byte[]?, byte[]?> consumer, IAdminClient admin, Dictionary<TopicPartition, long> next)
+    {
+        var topic = admin.GetMetadata(_topic, QueryTimeout).Topics.SingleOrDefault(t => t.Topic == _topic);
+        if (topic is null || topic.Error.IsError || topic.Partitions.Count == 0)
+        {
+            throw new KafkaException(new Error(ErrorCode.UnknownTopicOrPart, $"The cancellation topic '{_topic}' does not exist ({topic?.Error.Reason})."));
+        }
+
+        var added = topic.Partitions.Select(p => new TopicPartition(_topic, p.PartitionId)).Where(p => !next.ContainsKey(p)).ToList();
+        if (added.Count == 0)
+        {
+            return;
+        }
+
+        consumer.IncrementalAssign(added.Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
+        added.ForEach(p => next[p] = 0);
     }
 
     /// <summary>Whether a partition holds nothing to read below <paramref name="end"/> (all of it deleted or compacted away).</summary>
@@ -249,36 +319,68 @@ internal sealed class DelayCancellations : IDisposable
         done.ForEach(d => d.TrySetResult());
     }
 
-    private void Apply(Message<byte[]?, byte[]?> message)
+    private void Apply(ConsumeResult<byte[]?, byte[]?> record)
     {
-        if (message.Key is not { Length: > 0 } key)
+        try
         {
-            return;
-        }
-
-        var id = Encoding.UTF8.GetString(key);
-        lock (_cancelled)
-        {
-            if (message.Value is null)
+            if (record.Message.Key is not { Length: > 0 } key)
             {
-                _cancelled.Remove(id);
+                return;
             }
-            else if (ScheduleIds.TryParse(id, out var dueAt) && dueAt + _retention > _time.GetUtcNow())
+
+            var id = Encoding.UTF8.GetString(key);
+            if (record.Message.Value is null)
+            {
+                lock (_cancelled)
+                {
+                    _cancelled.Remove(id);
+                }
+
+                return;
+            }
+
+            if (!ScheduleIds.TryParse(id, out var dueAt))
+            {
+                return;
+            }
+
+            if (Expiry(dueAt) <= _time.GetUtcNow())
+            {
+                _expired.Add(id); // its tombstone may not have been written (every forwarder stopped before pruning it)
+                return;
+            }
+
+            lock (_cancelled)
             {
                 _cancelled[id] = dueAt;
             }
         }
+        catch (Exception e) when (e is DecoderFallbackException or ArgumentException)
+        {
+            // A record this reader cannot make sense of is not a cancellation; it must not stop the others from being read.
+            Log.DelayCancellationsFailed(_logger, _name, _topic, e);
+        }
     }
+
+    /// <summary>When a cancellation may be forgotten: <see cref="DelayedDeliveryOptions.CancellationRetention"/> after the due time (never, near the end of time).</summary>
+    private DateTimeOffset Expiry(DateTimeOffset dueAt) => dueAt > DateTimeOffset.MaxValue - _retention ? DateTimeOffset.MaxValue : dueAt + _retention;
 
     private void Prune()
     {
         var now = _time.GetUtcNow();
         lock (_cancelled)
         {
-            foreach (var (id, dueAt) in _cancelled.Where(c => c.Value + _retention <= now).ToList())
+            foreach (var (id, dueAt) in _cancelled.Where(c => Expiry(c.Value) <= now).ToList())
             {
                 _cancelled.Remove(id);
+                _expired.Add(id);
             }
+        }
+
+        if (_expired.Count > 0)
+        {
+            _expire([.. _expired]);
+            _expired.Clear();
         }
     }
 }

@@ -18,6 +18,9 @@ internal static class DelayDefaults
 
         producer.Cluster ??= delay.Cluster;
 
+        // acks=all whatever the application's own guarantee: a scheduled record must not be lost.
+        producer.DeliveryGuarantee ??= DeliveryGuarantee.AtLeastOnce;
+
         // The schedule id travels as the message id: the header stays on.
         producer.MessageIdHeader = true;
         if (!delay.Forward)

@@ -54,7 +54,7 @@ internal sealed class DelayForwarder(DelayRuntime runtime, DelayCancellations ca
 
         // The last hop: only once every cancellation that CancelAsync called Cancelled has been read. Those were
         // acknowledged at least CancellationMargin before the due time by the cancelling process's clock; half of the
-        // margin is left for that clock being ahead of this one.
+        // margin is left for that clock being behind this one (every process must use the same margin).
         await cancellations.WaitUntilReadAsync(dueAt - (runtime.Options.CancellationMargin / 2), cancellationToken).ConfigureAwait(false);
         if (scheduleId is not null && cancellations.IsCancelled(scheduleId))
         {

@@ -39,15 +39,24 @@ internal sealed class DelayForwarderService(
             var config = KafkaClientConfigBuilder.BuildConsumer(root, Name, forwarder).ThrowIfInvalid();
             var clients = services.GetRequiredService<KafkaClientFactory>();
             var runtime = services.GetRequiredService<DelayRuntime>();
+            var logger = loggerFactory.CreateLogger(Log.ConsumerCategory);
+            var readerSettings = ReaderSettings.From(config, "delay-cancellations", "reliablekafka-delay-cancellations", partitionEof: true)
+                .Where(kv => kv.Key is not ("auto.offset.reset" or "isolation.level")).ToList();
+
+            // Every cancellation is read, whatever the forwarder's own settings: from the start, transactions or not.
+            readerSettings.Add(new("auto.offset.reset", "earliest"));
+            readerSettings.Add(new("isolation.level", "read_uncommitted"));
+            var cancellationTopic = root.DelayedDelivery.CancellationTopic;
             cancellations = new DelayCancellations(
-                ReaderSettings.From(config, "delay-cancellations", "reliablekafka-delay-cancellations", partitionEof: true),
-                root.DelayedDelivery.CancellationTopic,
+                readerSettings,
+                cancellationTopic,
                 Name,
                 config.Cluster,
                 root.DelayedDelivery.CancellationRetention,
                 time,
                 clients,
-                loggerFactory.CreateLogger(Log.ConsumerCategory));
+                logger,
+                expired => runtime.WriteTombstones(cancellationTopic, expired, logger));
             var deadLetters = new DeadLetterWriter(
                 DeadLetterWriter.BuildConfig(root, Name, forwarder).ThrowIfInvalid(), config, forwarder.DeadLetter, forwarder.GroupId!, time, clients);
             _engine = new ConsumerEngine(
@@ -69,9 +78,11 @@ internal sealed class DelayForwarderService(
             throw;
         }
 
+        var engine = _engine;
+        using var waiting = DelayMetrics.TrackWaiting(engine.BacklogByTopic);
         try
         {
-            await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
+            await engine.RunAsync(stoppingToken).ConfigureAwait(false);
         }
         finally
         {

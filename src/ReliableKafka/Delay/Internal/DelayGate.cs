@@ -16,6 +16,34 @@ internal sealed class DelayGate : IRecordGate
     /// </summary>
     public static readonly TimeSpan Lookahead = TimeSpan.FromMilliseconds(20);
 
-    public DateTimeOffset? NotBefore(ConsumeResult<byte[]?, byte[]?> record) =>
-        DelayHeaders.ReadTime(record.Message.Headers, ReliableKafkaHeaders.DelayHopAt) - Lookahead;
+    private static readonly long MaxUnixMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// Gets when a record may be taken: its hop time, but never later than its due time or than a tier after it was
+    /// written (its timestamp), so that a hop time far in the future (a writer's clock far ahead, a damaged header)
+    /// cannot hold the records behind it in the partition for longer than the tier.
+    /// </summary>
+    public DateTimeOffset? NotBefore(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var headers = record.Message.Headers;
+        if (DelayHeaders.ReadTime(headers, ReliableKafkaHeaders.DelayHopAt) is not { } hopAt)
+        {
+            return null;
+        }
+
+        if (DelayHeaders.ReadTime(headers, ReliableKafkaHeaders.DelayDueAt) is { } dueAt && dueAt < hopAt)
+        {
+            hopAt = dueAt;
+        }
+
+        var written = record.Message.Timestamp.UnixTimestampMs;
+        if (record.Message.Timestamp.Type != TimestampType.NotAvailable && DelayTiers.FromTopic(record.Topic) is { } tier
+            && written >= 0 && written < MaxUnixMs - (long)tier.TotalMilliseconds
+            && DateTimeOffset.FromUnixTimeMilliseconds(written + (long)tier.TotalMilliseconds) is var tierEnd && tierEnd < hopAt)
+        {
+            hopAt = tierEnd;
+        }
+
+        return hopAt - Lookahead;
+    }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ReliableKafka.Producing.Internal;
 
@@ -24,6 +25,33 @@ internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, Produ
     public TimeProvider Time { get; } = time;
 
     public ProducerClient Producer => producers.Get(ProducerName);
+
+    /// <summary>
+    /// Writes tombstones for cancellations past their retention, without waiting (the compacted topic then forgets them);
+    /// one that fails is written again by the next forwarder that reads the cancellation after a restart.
+    /// </summary>
+    public void WriteTombstones(string topic, IReadOnlyList<string> scheduleIds, ILogger logger)
+    {
+        foreach (var id in scheduleIds)
+        {
+            var tombstone = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id), Value = null };
+            Task<ProduceResult> sent;
+            try
+            {
+                sent = Producer.SendAsync(topic, tombstone, messageId: null, CancellationToken.None);
+            }
+            catch (Exception e) when (ReliableProducer<byte[], byte[]>.Failed(e, topic, null) is { } failed)
+            {
+                sent = failed;
+            }
+
+            _ = sent.ContinueWith(
+                t => Diagnostics.Internal.Log.DelayTombstoneFailed(logger, topic, t.Exception!.GetBaseException()),
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+    }
 
     /// <summary>Records a cancellation and says whether it is certain to stop the message (see <see cref="IMessageScheduler.CancelAsync"/>).</summary>
     public async Task<ScheduleCancellation> CancelAsync(string scheduleId, CancellationToken cancellationToken)

@@ -40,21 +40,42 @@ internal static class DelayTiers
             : Invariant(ms) + "ms";
     }
 
-    /// <summary>Checks a tier list: at least one, each from 10 ms to 7 days in whole milliseconds, strictly increasing.</summary>
+    /// <summary>The shortest tier allowed: a few times <see cref="DelayGate.Lookahead"/>, so that a record is not taken as soon as it is written.</summary>
+    public static readonly TimeSpan Shortest = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest tier allowed (tier topics keep records for their tier plus <see cref="RetentionMargin"/>).</summary>
+    public static readonly TimeSpan Longest = TimeSpan.FromDays(7);
+
+    /// <summary>How much longer than its tier a tier topic created at startup keeps records (a forwarder outage of that long loses none).</summary>
+    public static readonly TimeSpan RetentionMargin = TimeSpan.FromDays(7);
+
+    /// <summary>Checks a tier list: each from 100 ms to 7 days in whole milliseconds, strictly increasing.</summary>
     public static IEnumerable<string> Problems(IReadOnlyList<TimeSpan> tiers)
     {
         for (var i = 0; i < tiers.Count; i++)
         {
             var tier = tiers[i];
-            if (tier < TimeSpan.FromMilliseconds(10) || tier > TimeSpan.FromDays(7) || tier.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            if (tier < Shortest || tier > Longest || tier.Ticks % TimeSpan.TicksPerMillisecond != 0)
             {
-                yield return $"Tiers[{i}] ({tier}) must be whole milliseconds from 10 ms to 7 days.";
+                yield return $"Tiers[{i}] ({tier}) must be whole milliseconds from 100 ms to 7 days.";
             }
             else if (i > 0 && tier <= tiers[i - 1])
             {
                 yield return $"Tiers[{i}] ({tier}) must be longer than Tiers[{i - 1}] ({tiers[i - 1]}): list the tiers shortest first, each once.";
             }
         }
+    }
+
+    /// <summary>Reads the tier of a tier topic's name (<c>&lt;prefix&gt;.delay.30s</c>); null for another name.</summary>
+    public static TimeSpan? FromTopic(string topic)
+    {
+        var name = topic[(topic.LastIndexOf('.') + 1)..];
+        var unit = name.EndsWith("ms", StringComparison.Ordinal) ? 1L
+            : name.EndsWith('s') ? 1_000L : name.EndsWith('m') ? 60_000L : name.EndsWith('h') ? 3_600_000L : 0L;
+        var digits = name.AsSpan(0, name.Length - (unit == 1 ? 2 : 1));
+        return unit > 0 && digits.Length is > 0 and < 10 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            ? TimeSpan.FromMilliseconds(count * unit)
+            : null;
     }
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);

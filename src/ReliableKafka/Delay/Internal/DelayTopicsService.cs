@@ -15,7 +15,7 @@ namespace ReliableKafka.Delay.Internal;
 /// </summary>
 internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options, KafkaClientFactory clients, ILoggerFactory loggerFactory) : IHostedService
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ProducerCategory);
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -25,7 +25,9 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
         var config = KafkaClientConfigBuilder.BuildProducer(root, DelayRuntime.ProducerName, root.Producers[DelayRuntime.ProducerName]).ThrowIfInvalid();
         using var producer = clients.CreateProducer(config, KafkaClientRole.Producer, DelayRuntime.ProducerName);
         using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
-        var missing = Missing(admin, delay.RequiredTopics());
+        var existing = ExistingTopics(admin);
+        WarnOfUnreadTiers(delay, existing);
+        var missing = delay.RequiredTopics().Where(t => !existing.Contains(t)).ToList();
         if (missing.Count == 0)
         {
             return;
@@ -40,19 +42,20 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
                 $"the cancellation topic {delay.CancellationTopic} should be compacted), or set CreateTopics to create them at startup.");
         }
 
-        var longestTier = delay.EffectiveTiers[^1];
+        var tierTopics = delay.EffectiveTiers.ToDictionary(delay.TierTopic, t => t, StringComparer.Ordinal);
         var specifications = missing.Select(topic => new TopicSpecification
         {
             Name = topic,
             NumPartitions = delay.Partitions,
             ReplicationFactor = (short)delay.ReplicationFactor,
             Configs = topic == delay.CancellationTopic
-                ? new Dictionary<string, string>
-                {
-                    ["cleanup.policy"] = "compact,delete",
-                    ["retention.ms"] = ((long)(delay.CancellationRetention + longestTier).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                }
-                : null,
+                // Compacted only: a cancellation of a message due months ahead must outlive any age-based retention. The
+                // forwarders write tombstones once CancellationRetention has passed after the due time.
+                ? new Dictionary<string, string> { ["cleanup.policy"] = "compact" }
+                : tierTopics.TryGetValue(topic, out var tier)
+                    // A record waits up to its tier in its topic; retention much longer than that (a forwarder outage).
+                    ? new Dictionary<string, string> { ["retention.ms"] = Milliseconds(tier + DelayTiers.RetentionMargin) }
+                    : null,
         }).ToList();
         try
         {
@@ -62,16 +65,40 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
         {
             // Created by another member meanwhile.
         }
+        catch (KafkaException e)
+        {
+            // E.g. a cluster without a controller, such as librdkafka's mock cluster (EmbeddedKafkaCluster): create them there
+            // with EmbeddedKafkaCluster.CreateTopic.
+            var failures = e is CreateTopicsException created
+                ? string.Join("; ", created.Results.Where(r => r.Error.IsError && r.Error.Code != ErrorCode.TopicAlreadyExists).Select(r => $"{r.Topic}: {r.Error.Reason}"))
+                : e.Error.Reason;
+            throw new InvalidOperationException(
+                $"ReliableKafka:DelayedDelivery: the topics {names} do not exist and could not be created ({failures}). Create them beforehand " +
+                "(DelayedDeliveryOptions.RequiredTopics() lists them; on an EmbeddedKafkaCluster, with CreateTopic).",
+                e);
+        }
 
         Log.DelayTopicsCreated(_logger, names);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static List<string> Missing(IAdminClient admin, IReadOnlyList<string> required)
+    // All topics: a metadata request for named topics could create them on a broker that auto-creates topics.
+    private static HashSet<string> ExistingTopics(IAdminClient admin) =>
+        admin.GetMetadata(Timeout).Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).ToHashSet(StringComparer.Ordinal);
+
+    private static string Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Warns of tier topics of this prefix that no forwarder reads (a tier taken out of the configuration while records waited in it).</summary>
+    private void WarnOfUnreadTiers(DelayedDeliveryOptions delay, HashSet<string> existing)
     {
-        // All topics: a metadata request for named topics could create them on a broker that auto-creates topics.
-        var existing = admin.GetMetadata(Timeout).Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).ToHashSet(StringComparer.Ordinal);
-        return [.. required.Where(t => !existing.Contains(t))];
+        var prefix = $"{delay.TopicPrefix}.delay.";
+        var configured = delay.EffectiveTiers.Select(delay.TierTopic).ToHashSet(StringComparer.Ordinal);
+        var unread = existing.Where(t => t.StartsWith(prefix, StringComparison.Ordinal) && DelayTiers.FromTopic(t) is not null && !configured.Contains(t))
+            .Order(StringComparer.Ordinal).ToList();
+        if (unread.Count > 0)
+        {
+            Log.DelayTopicsUnread(_logger, string.Join(", ", unread));
+        }
     }
 }

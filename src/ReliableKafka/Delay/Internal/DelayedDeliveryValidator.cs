@@ -26,6 +26,11 @@ internal sealed class DelayedDeliveryValidator(ReliableKafkaRegistry registry) :
         }
 
         errors.AddRange(DelayTiers.Problems(delay.EffectiveTiers).Select(p => $"{Path}: {p}"));
+        if (options.Producers.TryGetValue(DelayRuntime.ProducerName, out var producer) && producer.DeliveryGuarantee == DeliveryGuarantee.AtMostOnce)
+        {
+            errors.Add($"{KafkaClientConfigBuilder.RootPath}:Producers:{DelayRuntime.ProducerName}: DeliveryGuarantee AtMostOnce would lose scheduled messages; the delay producer writes with acks=all.");
+        }
+
         if (delay.Forward)
         {
             var forwarder = delay.Forwarder;

@@ -21,9 +21,21 @@ internal sealed class MessageScheduler<TKey, TValue>(IServiceProvider services, 
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ArgumentNullException.ThrowIfNull(message);
 
-        // Due times travel in headers to the millisecond; the schedule id carries the same value.
-        dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueAt.ToUnixTimeMilliseconds());
-        var scheduleId = ScheduleIds.Create(runtime.Time, dueAt);
+        // Due times travel in headers to the millisecond (rounded up: never before the time asked for); the schedule id
+        // carries the same value.
+        var dueMs = dueAt.ToUnixTimeMilliseconds();
+        if (DateTimeOffset.FromUnixTimeMilliseconds(dueMs) < dueAt)
+        {
+            dueMs++;
+        }
+
+        if (dueMs < 0 || dueMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+        {
+            throw new ArgumentOutOfRangeException(nameof(dueAt), dueAt, "A due time is from 1970-01-01 (UTC) on.");
+        }
+
+        dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
+        var scheduleId = MessageIds.Read(message.Headers) is { } ownId ? ScheduleIds.FromMessageId(ownId, dueAt) : ScheduleIds.Create(runtime.Time, dueAt);
         var headers = DelayHeaders.WithoutDelayHeaders(message.Headers);
         headers.Add(ReliableKafkaHeaders.MessageId, Encoding.UTF8.GetBytes(scheduleId));
         var now = runtime.Time.GetUtcNow();
@@ -46,6 +58,11 @@ internal sealed class MessageScheduler<TKey, TValue>(IServiceProvider services, 
         var result = await _producer.ProduceAsync(written, topic, new Message<TKey, TValue> { Key = message.Key, Value = message.Value, Headers = headers }, cancellationToken)
             .ConfigureAwait(false);
         DelayMetrics.Scheduled(tierName ?? "due");
+        if (tierName is null)
+        {
+            DelayMetrics.Delivered(topic, runtime.Time.GetUtcNow() - dueAt); // due already: written to its target at once
+        }
+
         return new ScheduleResult(scheduleId, topic, dueAt, result.TopicPartitionOffset);
     }
 

@@ -172,6 +172,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 2050, Level = LogLevel.Information, Message = "Delayed delivery: created the topics {Topics}")]
     public static partial void DelayTopicsCreated(ILogger logger, string topics);
 
+    [LoggerMessage(EventId = 2051, Level = LogLevel.Warning, Message = "Delayed delivery: a tombstone for an expired cancellation could not be written to {Topic}; it is written again after the next forwarder restart")]
+    public static partial void DelayTombstoneFailed(ILogger logger, string topic, Exception exception);
+
+    [LoggerMessage(EventId = 2052, Level = LogLevel.Warning, Message = "Delayed delivery: the delay topics {Topics} are not among the configured tiers, so no forwarder reads them; records left in them are not delivered. Add their tiers back until they are empty")]
+    public static partial void DelayTopicsUnread(ILogger logger, string topics);
+
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
 

@@ -101,11 +101,44 @@ dedup.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
+var delayRecords = new Option<int>("--num-records") { Description = "Messages scheduled in the measured run.", DefaultValueFactory = _ => 20_000 };
+var delayTiers = new Option<string>("--tiers") { Description = "Delay tiers, shortest first (ms, s, m or h).", DefaultValueFactory = _ => "200ms,1s,5s" };
+var delayMin = new Option<int>("--min-delay-ms") { Description = "Shortest delay; delays are uniformly random between the two.", DefaultValueFactory = _ => 100 };
+var delayMax = new Option<int>("--max-delay-ms") { Description = "Longest delay.", DefaultValueFactory = _ => 8000 };
+var delayPartitions = new Option<int>("--partitions") { Description = "Partitions of each delay topic and of the target topic.", DefaultValueFactory = _ => 6 };
+var delayKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 1000 };
+var delayBatch = new Option<int>("--schedule-batch") { Description = "ScheduleAsync calls in flight at once (awaited together).", DefaultValueFactory = _ => 1000 };
+var delayFetchWait = new Option<int>("--forwarder-fetch-wait-ms") { Description = "The forwarder's FetchWaitMax (the library's default is 50 ms).", DefaultValueFactory = _ => 20 };
+var delayConcurrency = new Option<int?>("--forwarder-concurrency") { Description = "The forwarder's MaxConcurrency (default: the library's)." };
+var delayRounds = new Option<int>("--rounds") { Description = "Measured rounds of the plain consume workload (the median is compared).", DefaultValueFactory = _ => 3 };
+var delayCommand = new Command("delay", "Scheduled messages through the delay tiers and the forwarder: lateness at the target and throughput, against plain consume.")
+{
+    delayRecords, recordSize, delayTiers, delayMin, delayMax, delayPartitions, delayKeys, delayBatch, delayFetchWait, delayConcurrency, bootstrapServers, delayRounds, json,
+};
+delayCommand.SetAction(async (parse, _) =>
+{
+    var settings = new DelaySettings(
+        parse.GetValue(delayRecords), parse.GetValue(recordSize), DelayBenchmark.ParseTiers(parse.GetValue(delayTiers)!),
+        TimeSpan.FromMilliseconds(parse.GetValue(delayMin)), TimeSpan.FromMilliseconds(parse.GetValue(delayMax)), parse.GetValue(delayPartitions),
+        Math.Max(1, parse.GetValue(delayKeys)), Math.Max(1, parse.GetValue(delayBatch)), TimeSpan.FromMilliseconds(parse.GetValue(delayFetchWait)), parse.GetValue(delayConcurrency));
+    if (settings.MinDelay <= TimeSpan.Zero || settings.MaxDelay <= settings.MinDelay)
+    {
+        throw new ArgumentException("--min-delay-ms must be positive and --max-delay-ms larger.");
+    }
+
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    var run = await DelayBenchmark.RunAsync(cluster, settings, parse.GetValue(delayRounds));
+    report.Add(run.Line(), run);
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
 var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
 var root = new RootCommand(
     "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
 {
-    produce, consume, engine, dedup, bootstrapServers, suiteRounds, json,
+    produce, consume, engine, dedup, delayCommand, bootstrapServers, suiteRounds, json,
 };
 root.SetAction(async (parse, _) =>
 {

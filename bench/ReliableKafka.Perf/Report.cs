@@ -66,8 +66,16 @@ internal sealed class Report
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly List<Comparison> _comparisons = [];
     private readonly List<string> _closingLines = [];
+    private readonly List<object> _results = [];
 
     public void Add(Comparison comparison) => _comparisons.Add(comparison);
+
+    /// <summary>A workload that reports its own summary line rather than a comparison (delay): the line, and what goes to the JSON file.</summary>
+    public void Add(string line, object result)
+    {
+        _closingLines.Add(line);
+        _results.Add(result);
+    }
 
     /// <summary>A line printed after all summaries (the issue-style closing lines).</summary>
     public void AddClosingLine(string line) => _closingLines.Add(line);
@@ -87,6 +95,7 @@ internal sealed class Report
                 machine = new { cores = Environment.ProcessorCount, os = Environment.OSVersion.ToString(), runtime = Environment.Version.ToString() },
                 date = DateTimeOffset.UtcNow,
                 comparisons = _comparisons.Select(c => c.ToJson()).ToList(),
+                results = _results,
             };
             await using var stream = json.Create();
             await JsonSerializer.SerializeAsync(stream, document, document.GetType(), Json);

@@ -79,14 +79,18 @@ public sealed class DelayedDeliveryOptions
     /// <value>
     /// The defaults of <see cref="ConsumerOptions"/>, except: the group <c>&lt;prefix&gt;.delay-forwarder</c>, the dead-letter
     /// topic <c>&lt;prefix&gt;.delay.dlt</c> (for records whose delay headers cannot be read), 100 attempts for a record
-    /// whose forwarding fails (a broker that does not answer is waited for rather than dead-lettered), and a
-    /// <see cref="ConsumerOptions.FetchWaitMax"/> of 50 ms: a partition that resumes when its head record is due is fetched
-    /// without waiting for a long poll of the others to end (keep it well under the shortest tier).
+    /// whose forwarding fails (a broker that does not answer is waited for rather than dead-lettered), a
+    /// <see cref="ConsumerOptions.FetchWaitMax"/> of 50 ms (a partition that resumes when its head record is due is fetched
+    /// without waiting for a long poll of the others to end; keep it well under the shortest tier), and a
+    /// <see cref="ConsumerOptions.MaxConcurrency"/> of 512 with <see cref="ConsumerOptions.MaxBufferedRecords"/> 4096 (each
+    /// record's work is waiting for an acknowledgement, and a message takes several hops).
     /// </value>
     public ConsumerOptions Forwarder { get; } = new()
     {
         Retry = { MaxAttempts = 100 },
         FetchWaitMax = TimeSpan.FromMilliseconds(50),
+        MaxConcurrency = 512,
+        MaxBufferedRecords = 4096,
     };
 
     /// <summary>The tiers that apply: <see cref="Tiers"/>, or the defaults when none is set.</summary>

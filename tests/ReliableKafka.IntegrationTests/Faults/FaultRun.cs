@@ -474,7 +474,7 @@ internal sealed class FaultRun : IAsyncDisposable
     private static string? Header(ConsumeResult<string, string> record, string key) =>
         record.Message.Headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 
-    private static void WriteReport(string line) => Append("faults.txt", line);
+    internal static void WriteReport(string line) => Append("faults.txt", line);
 
     /// <summary>The schedule as it happens (faults-schedule.txt), so that a run killed for hanging still shows where it was.</summary>
     private static void AppendLive(string line) => Append("faults-schedule.txt", line);
@@ -571,7 +571,7 @@ internal sealed class FaultRun : IAsyncDisposable
     }
 
     /// <summary>Keeps the members' and producer's logs to warnings and above, so that a scenario's output stays readable.</summary>
-    private sealed class QuietOutput(ITestOutputHelper output) : ITestOutputHelper
+    internal sealed class QuietOutput(ITestOutputHelper output) : ITestOutputHelper
     {
         public void WriteLine(string message)
         {

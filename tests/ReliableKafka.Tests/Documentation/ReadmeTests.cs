@@ -34,6 +34,7 @@ public sealed partial class ReadmeTests
     [InlineData(typeof(RetryOptions))]
     [InlineData(typeof(DeadLetterOptions))]
     [InlineData(typeof(DeduplicationOptions))]
+    [InlineData(typeof(DelayedDeliveryOptions))]
     [InlineData(typeof(ReliableKafka.Deduplication.InMemoryDeduplicationOptions))]
     [InlineData(typeof(ReliableKafka.Sqlite.SqliteDeduplicationOptions))]
     [InlineData(typeof(ReliableKafka.PostgreSql.PostgreSqlDeduplicationOptions))]

@@ -62,7 +62,7 @@ public sealed class DelayedDeliveryOptions
     /// <summary>
     /// Gets or sets how long after its due time a cancellation is remembered by the forwarders (bounding their memory);
     /// then they write a tombstone for it to the compacted cancellation topic. A cancelled message forwarded later than
-    /// that (a forwarder backlog of that length) would be delivered.
+    /// that (a forwarder backlog of that length) would be delivered. Every process of an application must use the same value.
     /// </summary>
     /// <value>The default is 7 days.</value>
     [OptionRange(1_000, 365L * 86_400_000)]

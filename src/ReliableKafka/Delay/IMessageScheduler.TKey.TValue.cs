@@ -38,8 +38,8 @@ public interface IMessageScheduler<TKey, TValue> : IMessageScheduler
 
     /// <summary>
     /// Schedules a message with headers (see <see cref="ScheduleAsync(string, TKey, TValue, DateTimeOffset, CancellationToken)"/>).
-    /// A <see cref="ReliableKafkaHeaders.MessageId"/> header of its own makes the schedule id derived from that id and the due
-    /// time, so that scheduling it again after an unclear failure (a timeout) is the same message: an idempotent consumer
+    /// A <see cref="ReliableKafkaHeaders.MessageId"/> header of its own makes the schedule id derived from that id, the topic
+    /// and the due time, so that scheduling it again after an unclear failure (a timeout) is the same message: an idempotent consumer
     /// handles it once. The delivered message carries the schedule id as its message id.
     /// </summary>
     /// <param name="topic">The topic to deliver the message to.</param>

@@ -23,7 +23,7 @@ public sealed class DelayGateEngineTests
         HopAt(kafka, P0, 1, TimeSpan.Zero); // due now, but behind a head that is not
         HopAt(kafka, P0, 2, TimeSpan.FromSeconds(20));
         kafka.AddRecords(P1, 2); // no hop time: taken at once
-        await using var run = EngineRun.Start(o => o.OrderingMode = OrderingMode.Key, kafka: kafka, gate: new DelayGate(), time: _time);
+        await using var run = EngineRun.Start(o => o.OrderingMode = OrderingMode.Key, kafka: kafka, gate: new DelayGate(new Dictionary<string, TimeSpan>()), time: _time);
         kafka.Assign(P0, P1);
 
         await run.UntilAsync(() => run.Handler.Completed.Count(r => r.Partition == 1) == 2 && Pauses(kafka) == 1);
@@ -46,7 +46,7 @@ public sealed class DelayGateEngineTests
         var kafka = new FakeKafka();
         kafka.AddRecords(P0, 1);
         HopAt(kafka, P0, 0, TimeSpan.FromSeconds(10));
-        await using var run = EngineRun.Start(kafka: kafka, gate: new DelayGate(), time: _time);
+        await using var run = EngineRun.Start(kafka: kafka, gate: new DelayGate(new Dictionary<string, TimeSpan>()), time: _time);
         kafka.Assign(P0);
         await run.UntilAsync(() => Pauses(kafka) == 1);
 
@@ -64,7 +64,7 @@ public sealed class DelayGateEngineTests
     [Fact]
     public void NotBefore_IsTheHopTimeLessTheLookahead_ButNeverLaterThanTheDueTimeOrATierAfterTheRecordWasWritten()
     {
-        var gate = new DelayGate();
+        var gate = new DelayGate(new Dictionary<string, TimeSpan> { ["shop.delay.30s"] = TimeSpan.FromSeconds(30) });
         var written = new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
         gate.NotBefore(Record("shop.delay.30s", written, hopAt: written.AddSeconds(30), dueAt: written.AddMinutes(5)))

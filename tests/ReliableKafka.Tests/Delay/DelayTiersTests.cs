@@ -69,6 +69,10 @@ public sealed class DelayTiersTests
     [InlineData("shop.delay.s")]
     [InlineData("shop.delay.-5s")]
     [InlineData("orders")]
+    [InlineData("shop.delay.")]
+    [InlineData("shop.delay.ms")]
+    [InlineData("shop.delay.300000000h")]
+    [InlineData("shop.delay.8d")]
     public void FromTopic_IsNullForOtherTopics(string topic) => DelayTiers.FromTopic(topic).Should().BeNull();
 
     [Fact]

@@ -22,15 +22,16 @@ public sealed class ScheduleIdsTests
     }
 
     [Fact]
-    public void FromMessageId_IsTheSameForTheSameIdAndDueTime_AndAValidScheduleId()
+    public void FromMessageId_IsTheSameForTheSameIdTopicAndDueTime_AndAValidScheduleId()
     {
         var due = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
 
-        var id = ScheduleIds.FromMessageId("order-42-deadline", due);
+        var id = ScheduleIds.FromMessageId("order-42-deadline", "deadlines", due);
 
-        ScheduleIds.FromMessageId("order-42-deadline", due).Should().Be(id, "a retried schedule is the same message");
-        ScheduleIds.FromMessageId("order-43-deadline", due).Should().NotBe(id);
-        ScheduleIds.FromMessageId("order-42-deadline", due.AddMinutes(1)).Should().NotBe(id);
+        ScheduleIds.FromMessageId("order-42-deadline", "deadlines", due).Should().Be(id, "a retried schedule is the same message");
+        ScheduleIds.FromMessageId("order-43-deadline", "deadlines", due).Should().NotBe(id);
+        ScheduleIds.FromMessageId("order-42-deadline", "reminders", due).Should().NotBe(id, "the same message to another topic is another schedule");
+        ScheduleIds.FromMessageId("order-42-deadline", "deadlines", due.AddMinutes(1)).Should().NotBe(id);
         ScheduleIds.TryParse(id, out var parsed).Should().BeTrue();
         parsed.Should().Be(due);
     }

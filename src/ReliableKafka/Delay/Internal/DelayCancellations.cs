@@ -35,9 +35,9 @@ internal sealed class DelayCancellations : IDisposable
     private readonly TimeProvider _time;
     private readonly KafkaClientFactory _clients;
     private readonly ILogger _logger;
-    private readonly Action<IReadOnlyList<string>> _expire;
-    private readonly List<string> _expired = [];
-    private readonly Dictionary<string, DateTimeOffset> _cancelled = new(StringComparer.Ordinal);
+    private readonly Action<IReadOnlyList<(string ScheduleId, TopicPartition Partition)>> _expire;
+    private readonly Dictionary<string, TopicPartition> _expired = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DateTimeOffset DueAt, TopicPartition Partition)> _cancelled = new(StringComparer.Ordinal);
     private readonly List<(DateTimeOffset AsOf, TaskCompletionSource Done)> _waiting = [];
     private readonly CancellationTokenSource _stop = new();
     private DateTimeOffset _readAsOf = DateTimeOffset.MinValue;
@@ -66,7 +66,7 @@ internal sealed class DelayCancellations : IDisposable
         TimeProvider time,
         KafkaClientFactory clients,
         ILogger logger,
-        Action<IReadOnlyList<string>> expire)
+        Action<IReadOnlyList<(string ScheduleId, TopicPartition Partition)>> expire)
     {
         _expire = expire;
         _settings = settings;
@@ -208,7 +208,7 @@ internal sealed class DelayCancellations : IDisposable
         var roundStart = DateTimeOffset.MinValue;
         var roundStarted = 0L;
         var pruned = _time.GetTimestamp();
-        var failing = false;
+        var failingSince = 0L;
         while (!_stop.IsCancellationRequested)
         {
             if (ends is null && RoundWanted(roundStarted))
@@ -223,15 +223,16 @@ internal sealed class DelayCancellations : IDisposable
                     var latest = next.Keys.Select(p => new TopicPartitionOffsetSpec { TopicPartition = p, OffsetSpec = OffsetSpec.Latest() }).ToList();
                     var result = admin.ListOffsetsAsync(latest, new ListOffsetsOptions { RequestTimeout = QueryTimeout }).GetAwaiter().GetResult();
                     ends = result.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
-                    failing = false;
+                    failingSince = 0;
                 }
                 catch (KafkaException e) when (!_stop.IsCancellationRequested)
                 {
-                    // A leader moving, say: the round is tried again with the same reader and positions (waiters wait).
-                    if (!failing)
+                    // A leader moving, say: the round is tried again with the same reader and positions (waiters wait),
+                    // logged at its start and once a minute while it lasts.
+                    if (failingSince == 0 || _time.GetElapsedTime(failingSince) >= TimeSpan.FromMinutes(1))
                     {
                         Log.DelayCancellationsFailed(_logger, _name, _topic, e);
-                        failing = true;
+                        failingSince = _time.GetTimestamp();
                     }
 
                     _stop.Token.WaitHandle.WaitOne(RoundInterval);
@@ -247,6 +248,12 @@ internal sealed class DelayCancellations : IDisposable
                 {
                     Apply(record);
                 }
+            }
+
+            if (ends is not null && ends.Any(e => e.Value < next[e.Key]))
+            {
+                // The topic was truncated or recreated: read it again from its start.
+                throw new KafkaException(new Error(ErrorCode.OffsetOutOfRange, $"The cancellation topic '{_topic}' ends before what was read of it; reading it again."));
             }
 
             if (ends is not null && ends.All(e => next[e.Key] >= e.Value || Empty(consumer, e.Key, e.Value)))
@@ -336,6 +343,7 @@ internal sealed class DelayCancellations : IDisposable
                     _cancelled.Remove(id);
                 }
 
+                _expired.Remove(id); // its tombstone was written already
                 return;
             }
 
@@ -346,16 +354,16 @@ internal sealed class DelayCancellations : IDisposable
 
             if (Expiry(dueAt) <= _time.GetUtcNow())
             {
-                _expired.Add(id); // its tombstone may not have been written (every forwarder stopped before pruning it)
+                _expired[id] = record.TopicPartition; // its tombstone may not have been written (every forwarder stopped before pruning it)
                 return;
             }
 
             lock (_cancelled)
             {
-                _cancelled[id] = dueAt;
+                _cancelled[id] = (dueAt, record.TopicPartition);
             }
         }
-        catch (Exception e) when (e is DecoderFallbackException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // A record this reader cannot make sense of is not a cancellation; it must not stop the others from being read.
             Log.DelayCancellationsFailed(_logger, _name, _topic, e);
@@ -370,16 +378,16 @@ internal sealed class DelayCancellations : IDisposable
         var now = _time.GetUtcNow();
         lock (_cancelled)
         {
-            foreach (var (id, dueAt) in _cancelled.Where(c => Expiry(c.Value) <= now).ToList())
+            foreach (var (id, (dueAt, partition)) in _cancelled.Where(c => Expiry(c.Value.DueAt) <= now).ToList())
             {
                 _cancelled.Remove(id);
-                _expired.Add(id);
+                _expired[id] = partition;
             }
         }
 
         if (_expired.Count > 0)
         {
-            _expire([.. _expired]);
+            _expire([.. _expired.Select(e => (e.Key, e.Value))]);
             _expired.Clear();
         }
     }

@@ -56,7 +56,7 @@ internal sealed class DelayForwarderService(
                 time,
                 clients,
                 logger,
-                expired => runtime.WriteTombstones(cancellationTopic, expired, logger));
+                expired => runtime.WriteTombstones(expired, logger));
             var deadLetters = new DeadLetterWriter(
                 DeadLetterWriter.BuildConfig(root, Name, forwarder).ThrowIfInvalid(), config, forwarder.DeadLetter, forwarder.GroupId!, time, clients);
             _engine = new ConsumerEngine(
@@ -68,7 +68,7 @@ internal sealed class DelayForwarderService(
                 consumerBuilder: settings => clients.CreateConsumerBuilder(settings, KafkaClientRole.Consumer, Name, config.Cluster),
                 offsetStore: services.GetService<IGroupOffsetStore>(),
                 deadLetters: deadLetters,
-                gate: new DelayGate());
+                gate: new DelayGate(root.DelayedDelivery.EffectiveTiers.ToDictionary(root.DelayedDelivery.TierTopic, t => t, StringComparer.Ordinal)));
             cancellations.Start();
         }
         catch (Exception e)

@@ -7,7 +7,8 @@ namespace ReliableKafka.Delay.Internal;
 /// Holds a delay tier record until its hop time (<see cref="ReliableKafkaHeaders.DelayHopAt"/>), less
 /// <see cref="Lookahead"/>; a record without one is taken at once (the forwarder then fails it as unreadable).
 /// </summary>
-internal sealed class DelayGate : IRecordGate
+/// <param name="tiers">The tier of each tier topic.</param>
+internal sealed class DelayGate(IReadOnlyDictionary<string, TimeSpan> tiers) : IRecordGate
 {
     /// <summary>
     /// How early a record may be taken: records due within this of each other are fetched and forwarded together
@@ -20,8 +21,8 @@ internal sealed class DelayGate : IRecordGate
 
     /// <summary>
     /// Gets when a record may be taken: its hop time, but never later than its due time or than a tier after it was
-    /// written (its timestamp), so that a hop time far in the future (a writer's clock far ahead, a damaged header)
-    /// cannot hold the records behind it in the partition for longer than the tier.
+    /// written (its timestamp), so that a damaged hop time far in the future cannot hold the records behind it in the
+    /// partition for longer than the tier. (A writer whose clock is ahead stamps both with it: its records wait by as much.)
     /// </summary>
     public DateTimeOffset? NotBefore(ConsumeResult<byte[]?, byte[]?> record)
     {
@@ -37,7 +38,7 @@ internal sealed class DelayGate : IRecordGate
         }
 
         var written = record.Message.Timestamp.UnixTimestampMs;
-        if (record.Message.Timestamp.Type != TimestampType.NotAvailable && DelayTiers.FromTopic(record.Topic) is { } tier
+        if (record.Message.Timestamp.Type != TimestampType.NotAvailable && tiers.TryGetValue(record.Topic, out var tier)
             && written >= 0 && written < MaxUnixMs - (long)tier.TotalMilliseconds
             && DateTimeOffset.FromUnixTimeMilliseconds(written + (long)tier.TotalMilliseconds) is var tierEnd && tierEnd < hopAt)
         {

@@ -30,15 +30,18 @@ internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, Produ
     /// Writes tombstones for cancellations past their retention, without waiting (the compacted topic then forgets them);
     /// one that fails is written again by the next forwarder that reads the cancellation after a restart.
     /// </summary>
-    public void WriteTombstones(string topic, IReadOnlyList<string> scheduleIds, ILogger logger)
+    public void WriteTombstones(IReadOnlyList<(string ScheduleId, TopicPartition Partition)> expired, ILogger logger)
     {
-        foreach (var id in scheduleIds)
+        foreach (var (id, partition) in expired)
         {
+            // To the partition the cancellation was read from: compaction removes a key within its partition only (the
+            // topic may have more partitions now than when it was written).
+            var topic = partition.Topic;
             var tombstone = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id), Value = null };
             Task<ProduceResult> sent;
             try
             {
-                sent = Producer.SendAsync(topic, tombstone, messageId: null, CancellationToken.None);
+                sent = Producer.SendAsync(partition, tombstone, messageId: null, CancellationToken.None);
             }
             catch (Exception e) when (ReliableProducer<byte[], byte[]>.Failed(e, topic, null) is { } failed)
             {

@@ -72,8 +72,14 @@ internal static class DelayTiers
         var name = topic[(topic.LastIndexOf('.') + 1)..];
         var unit = name.EndsWith("ms", StringComparison.Ordinal) ? 1L
             : name.EndsWith('s') ? 1_000L : name.EndsWith('m') ? 60_000L : name.EndsWith('h') ? 3_600_000L : 0L;
-        var digits = name.AsSpan(0, name.Length - (unit == 1 ? 2 : 1));
-        return unit > 0 && digits.Length is > 0 and < 10 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+        var suffix = unit == 1 ? 2 : 1;
+        if (unit == 0 || name.Length <= suffix)
+        {
+            return null;
+        }
+
+        var digits = name.AsSpan(0, name.Length - suffix);
+        return digits.Length < 10 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count * unit <= (long)Longest.TotalMilliseconds
             ? TimeSpan.FromMilliseconds(count * unit)
             : null;
     }

@@ -35,7 +35,7 @@ internal sealed class MessageScheduler<TKey, TValue>(IServiceProvider services, 
         }
 
         dueAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
-        var scheduleId = MessageIds.Read(message.Headers) is { } ownId ? ScheduleIds.FromMessageId(ownId, dueAt) : ScheduleIds.Create(runtime.Time, dueAt);
+        var scheduleId = MessageIds.Read(message.Headers) is { } ownId ? ScheduleIds.FromMessageId(ownId, topic, dueAt) : ScheduleIds.Create(runtime.Time, dueAt);
         var headers = DelayHeaders.WithoutDelayHeaders(message.Headers);
         headers.Add(ReliableKafkaHeaders.MessageId, Encoding.UTF8.GetBytes(scheduleId));
         var now = runtime.Time.GetUtcNow();

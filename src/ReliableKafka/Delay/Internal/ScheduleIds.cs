@@ -12,10 +12,10 @@ internal static class ScheduleIds
     public static string Create(TimeProvider time, DateTimeOffset dueAt) =>
         string.Create(CultureInfo.InvariantCulture, $"{Producing.Internal.MessageIds.NewIdUtf8(time).AsSpan().ToUtf8String()}-{dueAt.ToUnixTimeMilliseconds()}");
 
-    /// <summary>The schedule id of a message that has an id of its own: the same for the same id and due time (a retried schedule is one message).</summary>
-    public static string FromMessageId(string messageId, DateTimeOffset dueAt)
+    /// <summary>The schedule id of a message that has an id of its own: the same for the same id, target and due time (a retried schedule is one message).</summary>
+    public static string FromMessageId(string messageId, string topic, DateTimeOffset dueAt)
     {
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(messageId));
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{topic}\n{messageId}"));
         return string.Create(CultureInfo.InvariantCulture, $"{Convert.ToHexString(hash, 0, 16).ToLowerInvariant()}-{dueAt.ToUnixTimeMilliseconds()}");
     }
 

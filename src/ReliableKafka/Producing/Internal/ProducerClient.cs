@@ -46,8 +46,13 @@ internal sealed class ProducerClient : IDisposable
     /// producer unusable, or <see cref="ObjectDisposedException"/> once disposal began: a message is either queued
     /// before the disposal purges the queue (so its report comes, with a purge error at worst) or refused.
     /// </summary>
-    public void Produce(string topic, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>> handler)
+    public void Produce(string topic, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>> handler) =>
+        Produce(new TopicPartition(topic, Partition.Any), message, handler);
+
+    /// <summary>Queues serialized bytes for one partition (or <see cref="Partition.Any"/>: the partitioner's choice).</summary>
+    public void Produce(TopicPartition destination, Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>> handler)
     {
+        var topic = destination.Topic;
         Interlocked.Increment(ref _producing);
         try
         {
@@ -57,7 +62,7 @@ internal sealed class ProducerClient : IDisposable
                 throw new ReliableKafkaProduceException(fatal, topic, messageId: null, innerException: null);
             }
 
-            _producer.Produce(topic, message, handler);
+            _producer.Produce(destination, message, handler);
         }
         finally
         {
@@ -66,16 +71,20 @@ internal sealed class ProducerClient : IDisposable
     }
 
     /// <summary>
-    /// Queues serialized bytes; the task completes with the delivery report. Throws what <see cref="Produce"/> throws
+    /// Queues serialized bytes; the task completes with the delivery report. Throws what <see cref="Produce(TopicPartition, Message{byte[], byte[]}, Action{DeliveryReport{byte[], byte[]}})"/> throws
     /// (the message was not queued).
     /// </summary>
-    public Task<ProduceResult> SendAsync(string topic, Message<byte[]?, byte[]?> message, byte[]? messageId, CancellationToken cancellationToken)
+    public Task<ProduceResult> SendAsync(string topic, Message<byte[]?, byte[]?> message, byte[]? messageId, CancellationToken cancellationToken) =>
+        SendAsync(new TopicPartition(topic, Partition.Any), message, messageId, cancellationToken);
+
+    /// <summary>Queues serialized bytes for one partition (or <see cref="Partition.Any"/>); the task completes with the delivery report.</summary>
+    public Task<ProduceResult> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, byte[]? messageId, CancellationToken cancellationToken)
     {
         // Confluent's callback API with our own completion costs less per message than its ProduceAsync.
-        var completion = new DeliveryCompletion(topic, messageId, cancellationToken);
+        var completion = new DeliveryCompletion(destination.Topic, messageId, cancellationToken);
         try
         {
-            Produce(topic, message, completion.Handler);
+            Produce(destination, message, completion.Handler);
         }
         catch
         {

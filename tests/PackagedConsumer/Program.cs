@@ -1,6 +1,7 @@
 // The packaged-consumer test: what a user's app does with the packed packages. Starts the embedded cluster
-// (ReliableKafka.Testing), produces through ReliableKafka's producer, consumes with a handler, and exits 0 once the
-// handler saw every message, else 1 with the reason.
+// (ReliableKafka.Testing), produces through ReliableKafka's producer and schedules messages through its delayed
+// delivery, consumes both with handlers, and exits 0 once the handlers saw every message (no scheduled one before it
+// was due), else 1 with the reason.
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -12,7 +13,9 @@ using ReliableKafka;
 using ReliableKafka.Testing;
 
 const int MessageCount = 100;
+const int ScheduledCount = 10;
 const string Topic = "orders";
+const string Reminders = "reminders";
 var timeout = TimeSpan.FromSeconds(60);
 
 var library = typeof(IReliableKafkaBuilder).Assembly;
@@ -29,17 +32,37 @@ try
     await using var cluster = new EmbeddedKafkaCluster(new EmbeddedKafkaClusterOptions { BrokerCount = 3 });
     cluster.CreateTopic(Topic, partitions: 4);
     cluster.CreateTopic(Topic + ".dlt");
+    cluster.CreateTopic(Reminders, partitions: 2);
+    cluster.CreateTopic(Reminders + ".dlt");
+    var delay = new DelayedDeliveryOptions { TopicPrefix = "packaged" };
+    delay.Tiers.AddRange([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)]);
+    foreach (var delayTopic in delay.RequiredTopics())
+    {
+        cluster.CreateTopic(delayTopic, partitions: 2);
+    }
 
     var seen = new SeenMessages(MessageCount);
+    var reminders = new SeenMessages(ScheduledCount);
     var builder = Host.CreateApplicationBuilder(args);
     builder.Logging.SetMinimumLevel(LogLevel.Warning);
     builder.Services.AddSingleton(seen);
+    builder.Services.AddSingleton(new ReminderLog(reminders));
     builder.Services.AddReliableKafka(o => o.BootstrapServers = cluster.BootstrapServers)
         .AddProducer<string, string>()
         .AddConsumer<string, string, OrderHandler>("order-processing", o =>
         {
             o.GroupId = "order-processing";
             o.Topics.Add(Topic);
+        })
+        .AddDelayedDelivery(o =>
+        {
+            o.TopicPrefix = "packaged";
+            o.Tiers.AddRange([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)]);
+        })
+        .AddConsumer<string, string, ReminderHandler>("reminders", o =>
+        {
+            o.GroupId = "reminders";
+            o.Topics.Add(Reminders);
         });
 
     using var host = builder.Build();
@@ -50,15 +73,31 @@ try
         await producer.ProduceAsync(Topic, $"customer-{i % 10}", $"order-{i}");
     }
 
-    var finished = await Task.WhenAny(seen.AllSeen, Task.Delay(timeout)) == seen.AllSeen;
+    var scheduler = host.Services.GetRequiredService<IMessageScheduler<string, string>>();
+    var due = new Dictionary<string, DateTimeOffset>();
+    for (var i = 0; i < ScheduledCount; i++)
+    {
+        var scheduled = await scheduler.ScheduleAsync(Reminders, $"customer-{i}", $"reminder-{i}", TimeSpan.FromSeconds(1.5 + (i * 0.1)));
+        due[$"reminder-{i}"] = scheduled.DueAt;
+    }
+
+    var all = Task.WhenAll(seen.AllSeen, reminders.AllSeen);
+    var finished = await Task.WhenAny(all, Task.Delay(timeout)) == all;
     await host.StopAsync();
     if (!finished)
     {
-        Console.Error.WriteLine($"FAILED ({variant}): the handler saw {seen.Count} of {MessageCount} messages within {timeout.TotalSeconds:0} s.");
+        Console.Error.WriteLine($"FAILED ({variant}): the handlers saw {seen.Count} of {MessageCount} messages and {reminders.Count} of {ScheduledCount} scheduled ones within {timeout.TotalSeconds:0} s.");
         return 1;
     }
 
-    Console.WriteLine($"PASSED ({variant}): produced {MessageCount} messages, the handler saw all of them.");
+    var early = host.Services.GetRequiredService<ReminderLog>().Received.Where(r => r.Value < due[r.Key]).Select(r => r.Key).ToList();
+    if (early.Count > 0)
+    {
+        Console.Error.WriteLine($"FAILED ({variant}): scheduled messages arrived before they were due: {string.Join(", ", early)}.");
+        return 1;
+    }
+
+    Console.WriteLine($"PASSED ({variant}): produced {MessageCount} messages and scheduled {ScheduledCount}; the handlers saw all of them, none before it was due.");
     return 0;
 }
 catch (Exception e)
@@ -90,6 +129,28 @@ namespace PackagedConsumer
             {
                 _allSeen.TrySetResult();
             }
+        }
+    }
+
+    /// <summary>When each scheduled message arrived.</summary>
+    internal sealed class ReminderLog(SeenMessages seen)
+    {
+        public ConcurrentDictionary<string, DateTimeOffset> Received { get; } = new();
+
+        public void Add(string value)
+        {
+            Received.TryAdd(value, DateTimeOffset.UtcNow);
+            seen.Add(value);
+        }
+    }
+
+    /// <summary>The scheduled messages' handler.</summary>
+    internal sealed class ReminderHandler(ReminderLog log) : IMessageHandler<string, string>
+    {
+        public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
+        {
+            log.Add(context.Value);
+            return Task.CompletedTask;
         }
     }
 

@@ -99,6 +99,39 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task CancellationTopicUnreadable_DueMessagesWaitAndTheHealthCheckSaysWhy_ThenArriveOnce()
+    {
+        var target = CreateTopics();
+        using var host = BuildHost(target, health: true);
+        await host.StartAsync();
+        var scheduler = host.Services.GetRequiredService<IMessageScheduler<string, string>>();
+        var health = host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>();
+        var warmUp = await scheduler.ScheduleAsync(target, "k", "warm-up", TimeSpan.FromMilliseconds(300));
+        await Eventually.UntilAsync(() => !_deliveries.IsEmpty, "a first message went through (every consumer is fetching)");
+        var scheduled = await scheduler.ScheduleAsync(target, "k", "v", TimeSpan.FromMilliseconds(800));
+
+        // Every look-up of the cancellation topic's end offsets fails until the errors are cleared: the forwarder cannot
+        // know whether the message was cancelled, so it does not deliver it.
+        _kafka.Cluster!.InjectRequestErrors(ReliableKafka.Testing.KafkaApi.ListOffsets, [.. Enumerable.Repeat(Confluent.Kafka.ErrorCode.TopicAuthorizationFailed, 100_000)]);
+
+        await Eventually.UntilAsync(
+            async () => (await health.CheckHealthAsync()).Entries["reliablekafka"].Description?.Contains("cancellation topic cannot be read", StringComparison.Ordinal) == true,
+            "the health check reports the unreadable cancellation topic",
+            TimeSpan.FromSeconds(30));
+        await Task.Delay(1000);
+        var deliveredWhileUnreadable = _deliveries.Count - 1;
+        _kafka.Cluster.ClearRequestErrors(ReliableKafka.Testing.KafkaApi.ListOffsets);
+        await Eventually.UntilAsync(() => _deliveries.Count >= 2, "the message is delivered once the topic can be read again", TimeSpan.FromSeconds(60));
+        await Eventually.UntilAsync(
+            async () => (await health.CheckHealthAsync()).Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, "healthy again", TimeSpan.FromSeconds(30));
+        await Task.Delay(500);
+        await host.StopAsync();
+
+        deliveredWhileUnreadable.Should().Be(0, "a due message waits while cancellations cannot be read");
+        _deliveries.Select(d => d.ScheduleId).Should().Equal(warmUp.ScheduleId, scheduled.ScheduleId);
+    }
+
+    [Fact]
     public async Task ForwarderCrashesMidCascade_AnotherResumesAndEveryMessageArrivesOnTimeOnceAtTheIdempotentConsumer()
     {
         var target = CreateTopics();
@@ -165,10 +198,15 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A host with a forwarder, and (unless <paramref name="consume"/> is false) the target's idempotent consumer.</summary>
-    private IHost BuildHost(string target, string? forwarderGroup = null, bool consume = true, Action<DelayedDeliveryOptions>? configure = null) =>
+    private IHost BuildHost(string target, string? forwarderGroup = null, bool consume = true, Action<DelayedDeliveryOptions>? configure = null, bool health = false) =>
         TestHost.Build(output, services =>
         {
             services.AddSingleton(_deliveries);
+            if (health)
+            {
+                services.AddHealthChecks().AddReliableKafka();
+            }
+
             var kafka = services.AddReliableKafka(o => o.BootstrapServers = _kafka.BootstrapServers)
                 .AddDelayedDelivery(o =>
                 {

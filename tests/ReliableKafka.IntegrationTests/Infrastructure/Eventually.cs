@@ -22,6 +22,22 @@ internal static class Eventually
         }
     }
 
+    /// <summary>Polls an asynchronous condition (a health check, say).</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, string because, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? DefaultTimeout;
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > limit)
+            {
+                throw new TimeoutException($"Waited {limit.TotalSeconds:0} s for: {because}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public static async Task<T> UntilAsync<T>(Func<T?> probe, string because, TimeSpan? timeout = null)
         where T : class
     {

@@ -6,4 +6,7 @@ internal interface IReliableConsumerService
     string Name { get; }
 
     ConsumerEngine? Engine { get; }
+
+    /// <summary>Gets a problem of the service beyond its engine (the delay forwarder's cancellation reader, say), or null.</summary>
+    string? Problem => null;
 }

@@ -41,6 +41,7 @@ internal sealed class DelayCancellations : IDisposable
     private readonly List<(DateTimeOffset AsOf, TaskCompletionSource Done)> _waiting = [];
     private readonly CancellationTokenSource _stop = new();
     private DateTimeOffset _readAsOf = DateTimeOffset.MinValue;
+    private DateTimeOffset? _failingSince;
     private long _lastWaitTimestamp;
     private Thread? _thread;
     private bool _disposed;
@@ -102,6 +103,18 @@ internal sealed class DelayCancellations : IDisposable
             lock (_waiting)
             {
                 return _readAsOf;
+            }
+        }
+    }
+
+    /// <summary>Gets since when reading the topic or looking up its ends keeps failing (no round completes meanwhile), or null.</summary>
+    public DateTimeOffset? FailingSince
+    {
+        get
+        {
+            lock (_waiting)
+            {
+                return _failingSince;
             }
         }
     }
@@ -188,6 +201,7 @@ internal sealed class DelayCancellations : IDisposable
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
                 // Waiters keep waiting (their records are not delivered meanwhile); the reader starts over.
+                Failing();
                 Log.DelayCancellationsFailed(_logger, _name, _topic, e);
                 _stop.Token.WaitHandle.WaitOne(RetryPause);
             }
@@ -204,6 +218,11 @@ internal sealed class DelayCancellations : IDisposable
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var next = new Dictionary<TopicPartition, long>();
         AddNewPartitions(consumer, admin, next);
+        lock (_waiting)
+        {
+            _failingSince = null; // reading again (a round that fails says so again)
+        }
+
         Dictionary<TopicPartition, long>? ends = null;
         var roundStart = DateTimeOffset.MinValue;
         var roundStarted = 0L;
@@ -229,6 +248,7 @@ internal sealed class DelayCancellations : IDisposable
                 {
                     // A leader moving, say: the round is tried again with the same reader and positions (waiters wait),
                     // logged at its start and once a minute while it lasts.
+                    Failing();
                     if (failingSince == 0 || _time.GetElapsedTime(failingSince) >= TimeSpan.FromMinutes(1))
                     {
                         Log.DelayCancellationsFailed(_logger, _name, _topic, e);
@@ -296,6 +316,14 @@ internal sealed class DelayCancellations : IDisposable
         return marks.Low.Value >= end && marks.Low != Offset.Unset;
     }
 
+    private void Failing()
+    {
+        lock (_waiting)
+        {
+            _failingSince ??= _time.GetUtcNow();
+        }
+    }
+
     private bool RoundWanted(long lastRoundStarted)
     {
         lock (_waiting)
@@ -311,6 +339,7 @@ internal sealed class DelayCancellations : IDisposable
         lock (_waiting)
         {
             _readAsOf = roundStart;
+            _failingSince = null;
             _waiting.RemoveAll(w =>
             {
                 if (w.AsOf > roundStart)

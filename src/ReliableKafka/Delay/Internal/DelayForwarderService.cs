@@ -24,10 +24,18 @@ internal sealed class DelayForwarderService(
     TimeProvider time) : BackgroundService, IReliableConsumerService
 {
     private ConsumerEngine? _engine;
+    private DelayCancellations? _cancellations;
 
     public string Name => DelayRuntime.ForwarderName;
 
     public ConsumerEngine? Engine => _engine;
+
+    /// <summary>Gets the cancellation reader's failure once it lasted <see cref="ProblemAfter"/> (a failed round retried at once is none).</summary>
+    public string? Problem => _cancellations?.FailingSince is { } since && time.GetUtcNow() - since >= ProblemAfter
+        ? FormattableString.Invariant($"the cancellation topic cannot be read since {since:O} (event 2048): messages due meanwhile wait, undelivered")
+        : null;
+
+    private static TimeSpan ProblemAfter => TimeSpan.FromSeconds(2);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -69,6 +77,7 @@ internal sealed class DelayForwarderService(
                 offsetStore: services.GetService<IGroupOffsetStore>(),
                 deadLetters: deadLetters,
                 gate: new DelayGate(root.DelayedDelivery.EffectiveTiers.ToDictionary(root.DelayedDelivery.TierTopic, t => t, StringComparer.Ordinal)));
+            _cancellations = cancellations;
             cancellations.Start();
         }
         catch (Exception e)

@@ -23,6 +23,11 @@ internal sealed class ReliableKafkaHealthCheck(IEnumerable<IHostedService> hoste
         foreach (var consumer in _consumers)
         {
             var (consumerStatus, description) = Check(consumer.Engine);
+            if (consumerStatus != HealthStatus.Unhealthy && consumer.Problem is { } problem)
+            {
+                (consumerStatus, description) = (HealthStatus.Degraded, consumerStatus == HealthStatus.Healthy ? problem : $"{description}; {problem}");
+            }
+
             data[$"consumer:{consumer.Name}"] = description;
             if (consumerStatus < status)
             {

@@ -108,17 +108,18 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
         var health = host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>();
         var warmUp = await scheduler.ScheduleAsync(target, "k", "warm-up", TimeSpan.FromMilliseconds(300));
         await Eventually.UntilAsync(() => !_deliveries.IsEmpty, "a first message went through (every consumer is fetching)");
-        var scheduled = await scheduler.ScheduleAsync(target, "k", "v", TimeSpan.FromMilliseconds(800));
+        var scheduled = await scheduler.ScheduleAsync(target, "k", "v", TimeSpan.FromSeconds(3));
 
-        // Every look-up of the cancellation topic's end offsets fails until the errors are cleared: the forwarder cannot
-        // know whether the message was cancelled, so it does not deliver it.
+        // Every look-up of the cancellation topic's end offsets fails until the errors are cleared. At the due time the
+        // forwarder needs a round begun after due - CancellationMargin / 2 (1 s after scheduling); none completes, so it
+        // cannot know whether the message was cancelled, and does not deliver it.
         _kafka.Cluster!.InjectRequestErrors(ReliableKafka.Testing.KafkaApi.ListOffsets, [.. Enumerable.Repeat(Confluent.Kafka.ErrorCode.TopicAuthorizationFailed, 100_000)]);
 
         await Eventually.UntilAsync(
             async () => (await health.CheckHealthAsync()).Entries["reliablekafka"].Description?.Contains("cancellation topic cannot be read", StringComparison.Ordinal) == true,
             "the health check reports the unreadable cancellation topic",
             TimeSpan.FromSeconds(30));
-        await Task.Delay(1000);
+        await Task.Delay(TimeSpan.FromSeconds(1) + (scheduled.DueAt - DateTimeOffset.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero));
         var deliveredWhileUnreadable = _deliveries.Count - 1;
         _kafka.Cluster.ClearRequestErrors(ReliableKafka.Testing.KafkaApi.ListOffsets);
         await Eventually.UntilAsync(() => _deliveries.Count >= 2, "the message is delivered once the topic can be read again", TimeSpan.FromSeconds(60));

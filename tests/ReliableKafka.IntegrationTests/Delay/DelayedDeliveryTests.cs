@@ -99,6 +99,35 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task ClusterUnreachableAtStartup_TheHostStartsAndSaysTheTopicsWereNotChecked()
+    {
+        var logs = new LogCapture();
+        using var host = TestHost.Build(
+            output,
+            services => services.AddReliableKafka(o => o.BootstrapServers = "127.0.0.1:1")
+                .AddDelayedDelivery(o =>
+                {
+                    o.TopicPrefix = _prefix;
+                    TestHost.FastGroup(o.Forwarder);
+                })
+                .Services.AddHealthChecks().AddReliableKafka(),
+            logs);
+
+        await host.StartAsync();
+        var health = host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>();
+        await Eventually.UntilAsync(
+            async () => (await health.CheckHealthAsync()).Entries["reliablekafka"].Description?.Contains("cancellation topic cannot be read", StringComparison.Ordinal) == true,
+            "the forwarder reports that it cannot read cancellations");
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await host.StopAsync();
+        stopping.Stop();
+
+        logs.Entries.Should().Contain(e => e.EventId == 2053, "the topics could not be checked, and the host started anyway");
+        logs.Entries.Count(e => e.EventId == 2048).Should().BeLessThanOrEqualTo(1, "a lasting failure of the cancellation reader is logged once a minute, not at each retry");
+        stopping.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(30), "stopping does not wait for the cluster");
+    }
+
+    [Fact]
     public async Task CancellationTopicUnreadable_DueMessagesWaitAndTheHealthCheckSaysWhy_ThenArriveOnce()
     {
         var target = CreateTopics();

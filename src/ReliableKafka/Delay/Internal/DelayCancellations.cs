@@ -121,6 +121,8 @@ internal sealed class DelayCancellations : IDisposable
 
     public void Start()
     {
+        // Until it reads the topic for the first time, the reader counts as failing (due messages wait meanwhile).
+        Failing();
         _thread = new Thread(Run) { IsBackground = true, Name = $"reliablekafka-{_name}-cancellations" };
         _thread.Start();
     }
@@ -182,8 +184,10 @@ internal sealed class DelayCancellations : IDisposable
             _waiting.Clear();
         }
 
+        // The thread may be in a call that waits for an unreachable cluster; it is a background thread that ends on its
+        // own once that call returns, so the stop waits only briefly.
         _stop.Cancel();
-        _thread?.Join(TimeSpan.FromSeconds(10));
+        _thread?.Join(TimeSpan.FromSeconds(2));
         foreach (var (_, done) in waiting)
         {
             done.TrySetException(new ObjectDisposedException(nameof(DelayCancellations)));
@@ -192,6 +196,7 @@ internal sealed class DelayCancellations : IDisposable
 
     private void Run()
     {
+        var logged = 0L;
         while (!_stop.IsCancellationRequested)
         {
             try
@@ -200,9 +205,15 @@ internal sealed class DelayCancellations : IDisposable
             }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
-                // Waiters keep waiting (their records are not delivered meanwhile); the reader starts over.
+                // Waiters keep waiting (their records are not delivered meanwhile); the reader starts over. Logged when
+                // it starts failing and once a minute while it goes on (the health check says so meanwhile).
                 Failing();
-                Log.DelayCancellationsFailed(_logger, _name, _topic, e);
+                if (logged == 0 || _time.GetElapsedTime(logged) >= TimeSpan.FromMinutes(1))
+                {
+                    Log.DelayCancellationsFailed(_logger, _name, _topic, e);
+                    logged = _time.GetTimestamp();
+                }
+
                 _stop.Token.WaitHandle.WaitOne(RetryPause);
             }
             catch (Exception)

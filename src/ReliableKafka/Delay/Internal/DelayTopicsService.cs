@@ -15,7 +15,8 @@ namespace ReliableKafka.Delay.Internal;
 /// </summary>
 internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options, KafkaClientFactory clients, ILoggerFactory loggerFactory) : IHostedService
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CreateTimeout = TimeSpan.FromSeconds(10);
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ProducerCategory);
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -25,7 +26,19 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
         var config = KafkaClientConfigBuilder.BuildProducer(root, DelayRuntime.ProducerName, root.Producers[DelayRuntime.ProducerName]).ThrowIfInvalid();
         using var producer = clients.CreateProducer(config, KafkaClientRole.Producer, DelayRuntime.ProducerName);
         using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
-        var existing = ExistingTopics(admin);
+        HashSet<string> existing;
+        try
+        {
+            existing = await Task.Run(() => ExistingTopics(admin), cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException e) when (e.Error.IsLocalError)
+        {
+            // The cluster cannot be reached now (timed out, refused): like every client, the scheduler and the forwarder
+            // start anyway and wait for it; a missing topic then shows as their errors.
+            Log.DelayTopicsUnchecked(_logger, e.Error.Reason);
+            return;
+        }
+
         WarnOfUnreadTiers(delay, existing);
         var missing = delay.RequiredTopics().Where(t => !existing.Contains(t)).ToList();
         if (missing.Count == 0)
@@ -59,7 +72,7 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
         }).ToList();
         try
         {
-            await admin.CreateTopicsAsync(specifications, new CreateTopicsOptions { RequestTimeout = Timeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await admin.CreateTopicsAsync(specifications, new CreateTopicsOptions { RequestTimeout = CreateTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (CreateTopicsException e) when (e.Results.All(r => !r.Error.IsError || r.Error.Code == ErrorCode.TopicAlreadyExists))
         {

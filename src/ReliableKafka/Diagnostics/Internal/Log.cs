@@ -178,6 +178,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2052, Level = LogLevel.Warning, Message = "Delayed delivery: the delay topics {Topics} are not among the configured tiers, so no forwarder reads them; records left in them are not delivered. Add their tiers back until they are empty")]
     public static partial void DelayTopicsUnread(ILogger logger, string topics);
 
+    [LoggerMessage(EventId = 2053, Level = LogLevel.Warning, Message = "Delayed delivery: the delay topics could not be checked at startup ({Reason}); scheduling and forwarding start anyway and wait for the cluster")]
+    public static partial void DelayTopicsUnchecked(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
 

@@ -108,6 +108,7 @@ public sealed class DelayedDeliveryTests(ITestOutputHelper output) : IDisposable
                 .AddDelayedDelivery(o =>
                 {
                     o.TopicPrefix = _prefix;
+                    o.CreateTopics = true; // tried again in the background until the cluster answers (here: until the host stops)
                     TestHost.FastGroup(o.Forwarder);
                 })
                 .Services.AddHealthChecks().AddReliableKafka(),

@@ -42,6 +42,7 @@ internal sealed class DelayCancellations : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private DateTimeOffset _readAsOf = DateTimeOffset.MinValue;
     private DateTimeOffset? _failingSince;
+    private long _loggedFailure;
     private long _lastWaitTimestamp;
     private Thread? _thread;
     private bool _disposed;
@@ -196,7 +197,6 @@ internal sealed class DelayCancellations : IDisposable
 
     private void Run()
     {
-        var logged = 0L;
         while (!_stop.IsCancellationRequested)
         {
             try
@@ -205,21 +205,35 @@ internal sealed class DelayCancellations : IDisposable
             }
             catch (Exception e) when (!_stop.IsCancellationRequested)
             {
-                // Waiters keep waiting (their records are not delivered meanwhile); the reader starts over. Logged when
-                // it starts failing and once a minute while it goes on (the health check says so meanwhile).
-                Failing();
-                if (logged == 0 || _time.GetElapsedTime(logged) >= TimeSpan.FromMinutes(1))
+                // Waiters keep waiting (their records are not delivered meanwhile); the reader starts over.
+                try
                 {
-                    Log.DelayCancellationsFailed(_logger, _name, _topic, e);
-                    logged = _time.GetTimestamp();
+                    Failed(e);
+                    _stop.Token.WaitHandle.WaitOne(RetryPause);
                 }
-
-                _stop.Token.WaitHandle.WaitOne(RetryPause);
+                catch (Exception)
+                {
+                    // Logging failed (its providers disposed at the end of a shutdown): nothing may leave this thread.
+                }
             }
             catch (Exception)
             {
                 return; // stopping: whatever a call cut short by the stop threw (an exception must not leave this thread)
             }
+        }
+    }
+
+    /// <summary>
+    /// Records that reading fails (the health check reports it after a while) and logs it when it starts failing and
+    /// once a minute while it goes on; reader thread.
+    /// </summary>
+    private void Failed(Exception error)
+    {
+        Failing();
+        if (_loggedFailure == 0 || _time.GetElapsedTime(_loggedFailure) >= TimeSpan.FromMinutes(1))
+        {
+            _loggedFailure = _time.GetTimestamp();
+            Log.DelayCancellationsFailed(_logger, _name, _topic, error);
         }
     }
 
@@ -229,16 +243,11 @@ internal sealed class DelayCancellations : IDisposable
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var next = new Dictionary<TopicPartition, long>();
         AddNewPartitions(consumer, admin, next);
-        lock (_waiting)
-        {
-            _failingSince = null; // reading again (a round that fails says so again)
-        }
 
         Dictionary<TopicPartition, long>? ends = null;
         var roundStart = DateTimeOffset.MinValue;
         var roundStarted = 0L;
         var pruned = _time.GetTimestamp();
-        var failingSince = 0L;
         while (!_stop.IsCancellationRequested)
         {
             if (ends is null && RoundWanted(roundStarted))
@@ -253,22 +262,20 @@ internal sealed class DelayCancellations : IDisposable
                     var latest = next.Keys.Select(p => new TopicPartitionOffsetSpec { TopicPartition = p, OffsetSpec = OffsetSpec.Latest() }).ToList();
                     var result = admin.ListOffsetsAsync(latest, new ListOffsetsOptions { RequestTimeout = QueryTimeout }).GetAwaiter().GetResult();
                     ends = result.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
-                    failingSince = 0;
                 }
                 catch (KafkaException e) when (!_stop.IsCancellationRequested)
                 {
-                    // A leader moving, say: the round is tried again with the same reader and positions (waiters wait),
-                    // logged at its start and once a minute while it lasts.
-                    Failing();
-                    if (failingSince == 0 || _time.GetElapsedTime(failingSince) >= TimeSpan.FromMinutes(1))
-                    {
-                        Log.DelayCancellationsFailed(_logger, _name, _topic, e);
-                        failingSince = _time.GetTimestamp();
-                    }
-
+                    // A leader moving, say: the round is tried again with the same reader and positions (waiters wait).
+                    Failed(e);
                     _stop.Token.WaitHandle.WaitOne(RoundInterval);
                     continue;
                 }
+            }
+            else if (ends is not null && _time.GetElapsedTime(roundStarted) > QueryTimeout)
+            {
+                // Reading up to the ends makes no progress (a partition without a leader, say): librdkafka keeps trying
+                // without an error, so the health check is told here.
+                Failed(new KafkaException(new Error(ErrorCode.Local_TimedOut, $"Reading the cancellation topic '{_topic}' up to its end offsets takes longer than {QueryTimeout.TotalSeconds:0} s.")));
             }
 
             var record = consumer.Consume(ends is null ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(5));
@@ -340,7 +347,8 @@ internal sealed class DelayCancellations : IDisposable
         lock (_waiting)
         {
             var due = lastRoundStarted == 0 || _time.GetElapsedTime(lastRoundStarted) >= RoundInterval;
-            return due && (_waiting.Count > 0 || (_lastWaitTimestamp != 0 && _time.GetElapsedTime(_lastWaitTimestamp) < RoundsLinger));
+            // Rounds also run while the reader counts as failing, so that it knows when it works again (health).
+            return due && (_failingSince is not null || _waiting.Count > 0 || (_lastWaitTimestamp != 0 && _time.GetElapsedTime(_lastWaitTimestamp) < RoundsLinger));
         }
     }
 
@@ -351,6 +359,7 @@ internal sealed class DelayCancellations : IDisposable
         {
             _readAsOf = roundStart;
             _failingSince = null;
+            _loggedFailure = 0; // a new failure is logged at once
             _waiting.RemoveAll(w =>
             {
                 if (w.AsOf > roundStart)

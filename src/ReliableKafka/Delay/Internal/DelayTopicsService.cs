@@ -11,34 +11,85 @@ namespace ReliableKafka.Delay.Internal;
 
 /// <summary>
 /// Makes sure the delay topics exist when the host starts: creates the missing ones when
-/// <see cref="DelayedDeliveryOptions.CreateTopics"/> is set, else fails the start naming them.
+/// <see cref="DelayedDeliveryOptions.CreateTopics"/> is set, else fails the start naming them. A cluster that cannot be
+/// reached does not stop the start: the check (and creation) is tried again in the background until it answers.
 /// </summary>
-internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options, KafkaClientFactory clients, ILoggerFactory loggerFactory) : IHostedService
+internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options, KafkaClientFactory clients, ILoggerFactory loggerFactory, TimeProvider time) : IHostedService, IDisposable
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan CreateTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ProducerCategory);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _retrying;
 
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await EnsureAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException e) when (Unreachable(e))
+        {
+            // The cluster cannot be reached now (timed out, refused): like every client, the scheduler and the forwarder
+            // start anyway and wait for it. Topics to be created are created once it can be reached.
+            Log.DelayTopicsUnchecked(_logger, e.Error.Reason);
+            if (options.Value.DelayedDelivery.CreateTopics)
+            {
+                _retrying = Task.Run(() => RetryAsync(_stopping.Token), CancellationToken.None);
+            }
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_retrying is { } retrying)
+        {
+            await retrying.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    private static bool Unreachable(KafkaException e) => e.Error.Code is ErrorCode.Local_TimedOut or ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown;
+
+    /// <summary>Checks (and creates) the topics again every few seconds until the cluster answers, or the host stops.</summary>
+    private async Task RetryAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(RetryInterval, time, stopping).ConfigureAwait(false);
+                await EnsureAsync(stopping).ConfigureAwait(false);
+                return;
+            }
+            catch (KafkaException e) when (Unreachable(e))
+            {
+                // Still unreachable: tried again.
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The cluster answered, but the topics could not be created: the forwarder and the scheduler report it.
+                Log.DelayTopicsUnchecked(_logger, e.Message);
+                return;
+            }
+        }
+    }
+
+    private async Task EnsureAsync(CancellationToken cancellationToken)
     {
         var root = options.Value;
         var delay = root.DelayedDelivery;
         var config = KafkaClientConfigBuilder.BuildProducer(root, DelayRuntime.ProducerName, root.Producers[DelayRuntime.ProducerName]).ThrowIfInvalid();
         using var producer = clients.CreateProducer(config, KafkaClientRole.Producer, DelayRuntime.ProducerName);
         using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
-        HashSet<string> existing;
-        try
-        {
-            existing = await Task.Run(() => ExistingTopics(admin), cancellationToken).ConfigureAwait(false);
-        }
-        catch (KafkaException e) when (e.Error.IsLocalError)
-        {
-            // The cluster cannot be reached now (timed out, refused): like every client, the scheduler and the forwarder
-            // start anyway and wait for it; a missing topic then shows as their errors.
-            Log.DelayTopicsUnchecked(_logger, e.Error.Reason);
-            return;
-        }
-
+        var existing = await Task.Run(() => ExistingTopics(admin), cancellationToken).ConfigureAwait(false);
         WarnOfUnreadTiers(delay, existing);
         var missing = delay.RequiredTopics().Where(t => !existing.Contains(t)).ToList();
         if (missing.Count == 0)
@@ -93,8 +144,6 @@ internal sealed class DelayTopicsService(IOptions<ReliableKafkaOptions> options,
 
         Log.DelayTopicsCreated(_logger, names);
     }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     // All topics: a metadata request for named topics could create them on a broker that auto-creates topics.
     private static HashSet<string> ExistingTopics(IAdminClient admin) =>

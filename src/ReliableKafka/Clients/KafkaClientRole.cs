@@ -9,7 +9,10 @@ public enum KafkaClientRole
     /// <summary>A consumer added with <c>AddConsumer</c>; the name is the consumer's.</summary>
     Consumer,
 
-    /// <summary>The producer that writes a consumer's failed records to its dead-letter topic; the name is the consumer's.</summary>
+    /// <summary>
+    /// The producer that writes a consumer's failed records to its dead-letter topic (and, with
+    /// <see cref="FailurePolicy.RetryTopic"/>, to its retry topics and its parking topic); the name is the consumer's.
+    /// </summary>
     DeadLetterProducer,
 
     /// <summary>
@@ -30,4 +33,10 @@ public enum KafkaClientRole
     /// (named <c>reliablekafka-delay-forwarder</c> and <c>reliablekafka-delay</c>).
     /// </summary>
     DelayCancellationReader,
+
+    /// <summary>
+    /// The reader of a consumer's parking topic (<see cref="RetryTopicOptions.ParkingTopic"/>; assigned partitions, in no
+    /// group), which tells the consumer which parked keys were released; the name is the consumer's.
+    /// </summary>
+    ParkingReader,
 }

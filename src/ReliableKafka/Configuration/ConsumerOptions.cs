@@ -123,8 +123,11 @@ public sealed class ConsumerOptions
     /// <value>The default is <see cref="ReliableKafka.FailurePolicy.DeadLetter"/>.</value>
     public FailurePolicy FailurePolicy { get; set; } = FailurePolicy.DeadLetter;
 
-    /// <summary>Gets where and how failed records are dead-lettered (<see cref="ReliableKafka.FailurePolicy.DeadLetter"/>).</summary>
+    /// <summary>Gets where and how failed records are dead-lettered (<see cref="ReliableKafka.FailurePolicy.DeadLetter"/>, and after the last retry topic).</summary>
     public DeadLetterOptions DeadLetter { get; } = new();
+
+    /// <summary>Gets the retry topics of <see cref="ReliableKafka.FailurePolicy.RetryTopic"/>: their backoffs and whether failing keys park.</summary>
+    public RetryTopicOptions RetryTopic { get; } = new();
 
     /// <summary>Gets how this consumer uses the deduplication store (the idempotent consumer), when one was added.</summary>
     public DeduplicationOptions Deduplication { get; } = new();

@@ -22,4 +22,14 @@ public enum FailurePolicy
 
     /// <summary>The failure is logged and the record counts as finished: it is lost on purpose.</summary>
     Skip = 3,
+
+    /// <summary>
+    /// Non-blocking retries (<see cref="ConsumerOptions.RetryTopic"/>): the record is written to the consumer's first retry
+    /// topic (<c>&lt;topic&gt;.retry.&lt;backoff&gt;</c>, which the consumer also reads) and handled again there once its
+    /// backoff has passed, then to the next one, and after the last one to the dead-letter topic. The record counts as
+    /// finished once its copy is acknowledged, so its partition goes on meanwhile. With
+    /// <see cref="RetryTopicOptions.KeyOrder"/> <see cref="KeyOrderOnFailure.Park"/> (the default), the later records of its
+    /// key follow it through the retry topics in order instead of overtaking it.
+    /// </summary>
+    RetryTopic = 4,
 }

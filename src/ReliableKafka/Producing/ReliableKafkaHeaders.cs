@@ -47,4 +47,37 @@ public static class ReliableKafkaHeaders
 
     /// <summary>Scheduled messages: when the record may leave the delay tier it is in, in Unix milliseconds (decimal text).</summary>
     public const string DelayHopAt = "reliablekafka-delay-hop-at";
+
+    /// <summary>Retry topics (<see cref="FailurePolicy.RetryTopic"/>): when the record may be handled again, in Unix milliseconds (decimal text).</summary>
+    public const string RetryNotBefore = "reliablekafka-retry-not-before";
+
+    /// <summary>Retry topics: how many times the record failed for good in a topic and was sent on (decimal text; 0 for a record that only followed its parked key).</summary>
+    public const string RetryCount = "reliablekafka-retry-count";
+
+    /// <summary>Retry topics: the topic of the record as first consumed (its source topic).</summary>
+    public const string RetryOriginalTopic = "reliablekafka-retry-original-topic";
+
+    /// <summary>Retry topics: the partition of the record as first consumed (decimal text).</summary>
+    public const string RetryOriginalPartition = "reliablekafka-retry-original-partition";
+
+    /// <summary>Retry topics: the offset of the record as first consumed (decimal text).</summary>
+    public const string RetryOriginalOffset = "reliablekafka-retry-original-offset";
+
+    /// <summary>Retry topics: the timestamp of the record as first consumed, in Unix milliseconds (decimal text).</summary>
+    public const string RetryOriginalTimestamp = "reliablekafka-retry-original-timestamp";
+
+    /// <summary>Retry topics: when the record first failed (ISO 8601).</summary>
+    public const string RetryFirstFailedAt = "reliablekafka-retry-first-failed-at";
+
+    /// <summary>Retry topics: the type of the first failure's exception.</summary>
+    public const string RetryFirstExceptionType = "reliablekafka-retry-first-exception-type";
+
+    /// <summary>Retry topics: the first failure's exception message (at most <see cref="DeadLetterOptions.MaxErrorMessageLength"/> characters).</summary>
+    public const string RetryFirstExceptionMessage = "reliablekafka-retry-first-exception-message";
+
+    /// <summary>
+    /// Retry topics with parking: the partitions whose parked key this record holds, and the record's offset in each,
+    /// as <c>topic:partition:offset</c> entries separated by spaces; once the record is handled or dead-lettered, each is told.
+    /// </summary>
+    public const string RetryParkedIn = "reliablekafka-retry-parked-in";
 }

@@ -290,6 +290,53 @@ public sealed class ReliableKafkaOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_RetryTopicWithDefaults_Succeeds()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.FailurePolicy = FailurePolicy.RetryTopic;
+            o.Consumers["orders"] = consumer;
+        }).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Validate_RetryTopicMistakes_FailNamingEach()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.FailurePolicy = FailurePolicy.RetryTopic;
+            consumer.DeliveryGuarantee = DeliveryGuarantee.AtMostOnce;
+            consumer.Topics.Add("orders.retry.10s");
+            consumer.RetryTopic.Backoffs.AddRange([TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(50)]);
+            consumer.RetryTopic.ParkingTopic = "orders";
+            consumer.RetryTopic.MaxParkedKeysPerPartition = 0;
+            o.Consumers["orders"] = consumer;
+        }).Should().BeEquivalentTo(
+            $"{Consumer}:RetryTopic: MaxParkedKeysPerPartition (0) must be between 1 and 100.",
+            $"{Consumer}: FailurePolicy RetryTopic needs AtLeastOnce or ExactlyOnce; AtMostOnce commits records before handling them and does not retry.",
+            $"{Consumer}:RetryTopic: Backoffs[1] (00:00:05) must be longer than Backoffs[0] (00:00:10): list the backoffs shortest first, each once.",
+            $"{Consumer}:RetryTopic: Backoffs[2] (00:00:00.0500000) must be whole milliseconds from 100 ms to 7 days.",
+            $"{Consumer}: Topics has orders.retry.10s, which is a retry topic of another of its topics; list source topics only (their retry topics are read too).",
+            $"{Consumer}:RetryTopic: ParkingTopic must be a topic of its own: not empty, not one of the consumer's topics or retry topics (leave it unset for <group>.parking).");
+    }
+
+    [Fact]
+    public void Validate_RetryTopicWithRegexTopics_Fails()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.FailurePolicy = FailurePolicy.RetryTopic;
+            consumer.Topics.Add("^orders-.*");
+            consumer.DeadLetter.Topic = "all.dlt";
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal(
+            $"{Consumer}: FailurePolicy RetryTopic needs its topics by name, not by regular expression (^orders-.*): each topic has retry topics of its own.");
+    }
+
+    [Fact]
     public void Validate_BadRetryAndDeadLetterValues_FailWithValueAndRange()
     {
         Validate(o =>

@@ -202,6 +202,17 @@ internal sealed class FakeDeadLetterWriter : IDeadLetterWriter
             : Task.FromResult(Written.Any(w => w.Record.TopicPartitionOffset == record.TopicPartitionOffset));
     }
 
+    /// <summary>Gets what was sent to other topics (retry topics, the parking topic).</summary>
+    public ConcurrentQueue<(TopicPartition Destination, Message<byte[]?, byte[]?> Message)> Sent { get; } = new();
+
+    public Task<TopicPartitionOffset> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
+    {
+        Sent.Enqueue((destination, message));
+        return Task.FromResult(new TopicPartitionOffset(destination.Topic, destination.Partition == Partition.Any ? 0 : destination.Partition, Sent.Count - 1));
+    }
+
+    public Task<int> PartitionCountAsync(string topic, bool refresh, CancellationToken cancellationToken) => Task.FromResult(1);
+
     public void Dispose()
     {
     }

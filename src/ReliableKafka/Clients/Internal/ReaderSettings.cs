@@ -11,14 +11,32 @@ internal static class ReaderSettings
 {
     private const string FetchMinBytes = "fetch.min.bytes";
     private const string FetchWaitMax = "fetch.wait.max.ms";
+    private const string AutoOffsetReset = "auto.offset.reset";
+    private const string IsolationLevel = "isolation.level";
 
-    public static List<KeyValuePair<string, string>> From(KafkaClientConfig consumerConfig, string clientIdSuffix, string groupPrefix, bool partitionEof)
+    /// <param name="consumerConfig">The settings of the consumer the reader serves.</param>
+    /// <param name="clientIdSuffix">Appended to the consumer's client id.</param>
+    /// <param name="groupPrefix">The reader's group id, before a random suffix.</param>
+    /// <param name="partitionEof">Whether the reader gets end-of-partition events.</param>
+    /// <param name="readEverything">
+    /// Whether the reader reads every record whatever the consumer's own settings: from the start of a partition
+    /// without a position, and records of open or aborted transactions too (the library's own topics, written without
+    /// transactions).
+    /// </param>
+    public static List<KeyValuePair<string, string>> From(KafkaClientConfig consumerConfig, string clientIdSuffix, string groupPrefix, bool partitionEof, bool readEverything = false)
     {
         var settings = consumerConfig.Values
             .Where(kv => kv.Key is not (KafkaConfigKeys.GroupId or KafkaConfigKeys.GroupInstanceId or KafkaConfigKeys.ClientId
                 or KafkaConfigKeys.EnableAutoCommit or KafkaConfigKeys.EnableAutoOffsetStore or KafkaConfigKeys.EnablePartitionEof
                 or FetchMinBytes or FetchWaitMax))
+            .Where(kv => !readEverything || kv.Key is not (AutoOffsetReset or IsolationLevel))
             .ToList();
+        if (readEverything)
+        {
+            settings.Add(new(AutoOffsetReset, "earliest"));
+            settings.Add(new(IsolationLevel, "read_uncommitted"));
+        }
+
         var clientId = consumerConfig.Values.TryGetValue(KafkaConfigKeys.ClientId, out var id) ? id : "reliablekafka";
         settings.Add(new(KafkaConfigKeys.ClientId, $"{clientId}-{clientIdSuffix}"));
         settings.Add(new(KafkaConfigKeys.GroupId, $"{groupPrefix}-{Guid.NewGuid():N}"));

@@ -145,7 +145,11 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
             return;
         }
 
-        if (consumer.FailurePolicy != FailurePolicy.DeadLetter)
+        if (consumer.FailurePolicy == FailurePolicy.RetryTopic)
+        {
+            ValidateRetryTopics(root, path, consumer, errors);
+        }
+        else if (consumer.FailurePolicy != FailurePolicy.DeadLetter)
         {
             return;
         }
@@ -172,6 +176,53 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         // The dead-letter producer takes the global settings; name it after the consumer, not a producer nobody added.
         var producer = Failures.Internal.DeadLetterWriter.BuildConfig(root, name, consumer);
         errors.AddRange(producer.Errors.Select(e => e.Replace(producer.Path, $"{path}:DeadLetter (its producer)", StringComparison.Ordinal)));
+    }
+
+    /// <summary>The retry topics of <see cref="FailurePolicy.RetryTopic"/>: backoffs, names, and what the policy needs.</summary>
+    private static void ValidateRetryTopics(ReliableKafkaOptions root, string path, ConsumerOptions consumer, List<string> errors)
+    {
+        var retryPath = $"{path}:RetryTopic";
+        var options = consumer.RetryTopic;
+        ValidateAnnotations(options, retryPath, errors);
+        if ((consumer.DeliveryGuarantee ?? root.DeliveryGuarantee) == DeliveryGuarantee.AtMostOnce)
+        {
+            errors.Add($"{path}: FailurePolicy RetryTopic needs AtLeastOnce or ExactlyOnce; AtMostOnce commits records before handling them and does not retry.");
+        }
+
+        if (!Enum.IsDefined(options.KeyOrder))
+        {
+            errors.Add($"{retryPath}: KeyOrder {options.KeyOrder} is not one of {string.Join(", ", Enum.GetNames<KeyOrderOnFailure>())}.");
+        }
+
+        var backoffs = options.EffectiveBackoffs;
+        if (backoffs.Count > 20)
+        {
+            errors.Add($"{retryPath}: at most 20 Backoffs (there are {backoffs.Count}).");
+        }
+
+        errors.AddRange(Delay.Internal.DelayTiers.Problems(backoffs).Select(p => $"{retryPath}: {p.Replace("Tiers", "Backoffs", StringComparison.Ordinal).Replace("tiers", "backoffs", StringComparison.Ordinal)}"));
+        var patterns = consumer.Topics.Where(t => t.StartsWith('^')).ToList();
+        if (patterns.Count > 0)
+        {
+            errors.Add($"{path}: FailurePolicy RetryTopic needs its topics by name, not by regular expression ({string.Join(", ", patterns)}): each topic has retry topics of its own.");
+            return;
+        }
+
+        var retryTopics = consumer.Topics.SelectMany(t => backoffs.Select(b => RetryTopicOptions.TopicFor(t, b))).ToList();
+        foreach (var topic in retryTopics.Where(t => t.Length > 249))
+        {
+            errors.Add($"{retryPath}: the retry topic {topic} is longer than Kafka's 249 characters; use a shorter topic name.");
+        }
+
+        foreach (var topic in retryTopics.Intersect(consumer.Topics, StringComparer.Ordinal))
+        {
+            errors.Add($"{path}: Topics has {topic}, which is a retry topic of another of its topics; list source topics only (their retry topics are read too).");
+        }
+
+        if (options.ParkingTopic is { } parking && (string.IsNullOrWhiteSpace(parking) || consumer.Topics.Contains(parking, StringComparer.Ordinal) || retryTopics.Contains(parking, StringComparer.Ordinal)))
+        {
+            errors.Add($"{retryPath}: ParkingTopic must be a topic of its own: not empty, not one of the consumer's topics or retry topics (leave it unset for <group>{RetryTopicOptions.DefaultParkingTopicSuffix}).");
+        }
     }
 
     /// <summary>Whether a consumer deduplicates, and whether it can: a store must be added, and AtMostOnce never deduplicates.</summary>

@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Deduplication.Internal;
+using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
 using ReliableKafka.Offsets.Internal;
 
@@ -48,6 +49,8 @@ internal sealed class ConsumerEngine
     /// <param name="deadLetters">Writes failed records to the dead-letter topic; required for <see cref="FailurePolicy.DeadLetter"/> under AtLeastOnce.</param>
     /// <param name="deduplicator">Claims and completes records in a deduplication store (the idempotent consumer); null when off. Not under AtMostOnce.</param>
     /// <param name="gate">Holds records until they are due (the delay tiers' forwarder); null when every record may be taken at once.</param>
+    /// <param name="retryLevels">The retry topics of <see cref="FailurePolicy.RetryTopic"/> (subscribed too, and held until due); null for other policies.</param>
+    /// <param name="parking">Releases keys parked by <see cref="FailurePolicy.RetryTopic"/> (started and disposed with the engine); null when keys do not park.</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
@@ -58,9 +61,11 @@ internal sealed class ConsumerEngine
         IGroupOffsetStore? offsetStore = null,
         IDeadLetterWriter? deadLetters = null,
         Deduplicator? deduplicator = null,
-        IRecordGate? gate = null)
+        IRecordGate? gate = null,
+        Failures.Internal.Retry.RetryLevels? retryLevels = null,
+        Failures.Internal.Retry.ParkingLog? parking = null)
     {
-        _context = new EngineContext(config, options, loggerFactory, time, gate);
+        _context = new EngineContext(config, options, loggerFactory, time, gate, retryLevels, parking);
         if (_context.AtMostOnce && deduplicator is not null)
         {
             throw new ArgumentException("AtMostOnce consumers do not deduplicate: their records are committed before they are handled.", nameof(deduplicator));
@@ -75,7 +80,7 @@ internal sealed class ConsumerEngine
         _failurePolicy = FailurePolicies.Create(_context, deadLetters, deduplicator, _pauses, _lifecycle);
         var committer = new GroupCommitter(_context, _partitions, offsetStore);
         var dispatcher = new Dispatcher(_context, _partitions, _admission, _pauses, committer);
-        var pipeline = _pipeline = new RecordPipeline(_context, handler, deduplicator, _admission, _failurePolicy);
+        var pipeline = _pipeline = new RecordPipeline(_context, handler, deduplicator, _admission, _failurePolicy, _failurePolicy as IRecordRouting);
         var stop = new GracefulStop(_context, _partitions, committer, _lifecycle, dispatcher);
         var rebalancer = new Rebalancer(_context, _partitions, _pauses, committer, offsetStore, _lifecycle, stop, dispatcher, pipeline.RunLane);
         _pollLoop = new PollLoop(
@@ -90,7 +95,11 @@ internal sealed class ConsumerEngine
             stop,
             consumerBuilder ?? (settings => new ConsumerBuilder<byte[]?, byte[]?>(settings)),
             rebalancer,
-            onExit: () => deadLetters?.Dispose());
+            onExit: () =>
+            {
+                _context.Parking?.Dispose();
+                deadLetters?.Dispose();
+            });
     }
 
     /// <summary>Gets the consumer's name.</summary>
@@ -111,6 +120,28 @@ internal sealed class ConsumerEngine
     /// <summary>Gets the partitions of this member that a failed record stopped (<see cref="FailurePolicy.PausePartition"/>), with the failure.</summary>
     public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions =>
         _partitions.Published.Where(s => s.Failure is not null).ToDictionary(s => s.TopicPartition, s => s.Failure!);
+
+    /// <summary>Gets how many keys are parked on this member's partitions, and how many records it sent on behind them (<see cref="KeyOrderOnFailure.Park"/>).</summary>
+    public (int Keys, int Records) Parked()
+    {
+        var (keys, records) = (0, 0);
+        foreach (var state in _partitions.Published)
+        {
+            keys += state.Parked.Count;
+            records += state.Parked.Count == 0 ? 0 : state.Parked.Behind;
+        }
+
+        return (keys, records);
+    }
+
+    /// <summary>Gets the consumer's retry topics (<see cref="FailurePolicy.RetryTopic"/>), or null.</summary>
+    public Failures.Internal.Retry.RetryLevels? RetryLevels => _context.Retries;
+
+    /// <summary>Gets a value indicating whether keys park (<see cref="KeyOrderOnFailure.Park"/>).</summary>
+    public bool Parks => _context.Parking is not null;
+
+    /// <summary>Gets since when the parking topic cannot be read (parked keys wait to be released), or null.</summary>
+    public DateTimeOffset? ParkingFailingSince => _context.Parking?.FailingSince;
 
     /// <summary>Gets the assigned partitions that fetch nothing while records wait (see <see cref="StallThreshold"/>), with when they stopped.</summary>
     public IReadOnlyDictionary<TopicPartition, DateTimeOffset> StalledPartitions =>
@@ -157,8 +188,11 @@ internal sealed class ConsumerEngine
     public Task RunAsync(CancellationToken stoppingToken)
     {
         var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var parked = _context.Retries is null ? null : ConsumerMetrics.TrackParking(Name, _context.GroupId, Parked);
+        _context.Parking?.Start();
         var thread = new Thread(() =>
         {
+            using var tracking = parked;
             try
             {
                 _pollLoop.Run(stoppingToken);

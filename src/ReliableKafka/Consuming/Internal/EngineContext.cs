@@ -5,10 +5,26 @@ using ReliableKafka.Diagnostics.Internal;
 namespace ReliableKafka.Consuming.Internal;
 
 /// <summary>What every part of one consumer's engine shares and nothing changes while it runs: settings, loggers, clock.</summary>
-internal sealed class EngineContext(KafkaClientConfig config, ConsumerOptions options, ILoggerFactory loggerFactory, TimeProvider time, IRecordGate? gate = null)
+internal sealed class EngineContext(
+    KafkaClientConfig config,
+    ConsumerOptions options,
+    ILoggerFactory loggerFactory,
+    TimeProvider time,
+    IRecordGate? gate = null,
+    Failures.Internal.Retry.RetryLevels? retries = null,
+    Failures.Internal.Retry.ParkingLog? parking = null)
 {
     /// <summary>Gets the rule that holds records until they are due, or null (every record may be taken at once).</summary>
-    public IRecordGate? Gate { get; } = gate;
+    public IRecordGate? Gate { get; } = gate ?? (retries is null ? null : new Failures.Internal.Retry.RetryGate(retries));
+
+    /// <summary>Gets the consumer's retry topics (<see cref="FailurePolicy.RetryTopic"/>), or null.</summary>
+    public Failures.Internal.Retry.RetryLevels? Retries { get; } = retries;
+
+    /// <summary>Gets the parking topic that releases parked keys (<see cref="KeyOrderOnFailure.Park"/>), or null when keys do not park.</summary>
+    public Failures.Internal.Retry.ParkingLog? Parking { get; } = options.OrderingMode == OrderingMode.None || retries is null ? null : parking;
+
+    /// <summary>Gets the topics the consumer subscribes to: its own, and its retry topics.</summary>
+    public IReadOnlyList<string> Subscription { get; } = retries is null ? options.Topics : [.. options.Topics, .. retries.Topics];
 
     /// <summary>Gets the consumer's librdkafka settings.</summary>
     public KafkaClientConfig Config { get; } = config;

@@ -50,6 +50,9 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
 
     public PartitionOffsetTracker Offsets { get; } = new();
 
+    /// <summary>Gets the keys parked on this partition (<see cref="KeyOrderOnFailure.Park"/>; empty for other policies).</summary>
+    public Failures.Internal.Retry.ParkedKeys Parked { get; } = new();
+
     /// <summary>Gets the source of the token handlers of this partition receive.</summary>
     public CancellationTokenSource Cancellation { get; } = new();
 

@@ -45,7 +45,7 @@ internal sealed class PollLoop(
         var leftBehind = false;
         try
         {
-            consumer.Subscribe(context.Options.Topics);
+            consumer.Subscribe(context.Subscription);
             committer.Start();
             while (!stoppingToken.IsCancellationRequested && !lifecycle.CrashRequested && lifecycle.StopRequest is null)
             {

@@ -51,6 +51,18 @@ internal sealed class Rebalancer(
         {
             ResumeWhereThePreviousOwnerLeftOff(consumer, assigned);
         }
+
+        if (context.Parking is { } parking)
+        {
+            // Before any record is dispatched: keys whose release was read already are released at once.
+            foreach (var partition in assigned)
+            {
+                if (partitions.Find(partition) is { } state)
+                {
+                    parking.Track(partition, state.Parked);
+                }
+            }
+        }
     }
 
     public void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> revoked)
@@ -78,6 +90,7 @@ internal sealed class Rebalancer(
         {
             state.Cancellation.Cancel();
             partitions.Remove(state.TopicPartition);
+            context.Parking?.Untrack(state.TopicPartition, state.Parked);
         }
 
         partitions.Publish();
@@ -93,6 +106,7 @@ internal sealed class Rebalancer(
             {
                 state.Stop();
                 state.Cancellation.Cancel();
+                context.Parking?.Untrack(state.TopicPartition, state.Parked);
             }
         }
 
@@ -131,7 +145,28 @@ internal sealed class Rebalancer(
                 continue;
             }
 
-            if (!OffsetGapCodec.TryDecode(entry.Metadata, out var watermark, out var finished, out var error))
+            var (finishedPart, parkedPart) = CommitMetadata.Split(entry.Metadata);
+            if (parkedPart is not null && context.Parking is not null)
+            {
+                // The previous owner's parked keys park here too (whatever the committed offset: they are about records
+                // that went to retry topics, however far the offset moved since), until their releases are read.
+                if (Failures.Internal.Retry.ParkedKeys.TryDecode(parkedPart, out var keys))
+                {
+                    state.Parked.Restore(keys);
+                    Log.ParkedKeysRestored(context.Logger, context.Name, entry.Partition, keys.Count);
+                }
+                else
+                {
+                    Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, "its parked keys are unreadable (their later records are handled at once)");
+                }
+            }
+
+            if (finishedPart is null)
+            {
+                continue;
+            }
+
+            if (!OffsetGapCodec.TryDecode(finishedPart, out var watermark, out var finished, out var error))
             {
                 Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, error ?? "unreadable");
             }

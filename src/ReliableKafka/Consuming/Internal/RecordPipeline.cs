@@ -29,12 +29,14 @@ internal sealed class RecordPipeline
     private readonly Deduplicator? _dedup;
     private readonly Admission _admission;
     private readonly IFailurePolicy _failurePolicy;
+    private readonly IRecordRouting? _routing;
     private readonly ResiliencePipeline _retry;
     private int _deserializerFailing;
     private readonly SemaphoreSlim _concurrency;
 
-    public RecordPipeline(EngineContext context, IRecordHandler handler, Deduplicator? dedup, Admission admission, IFailurePolicy failurePolicy)
+    public RecordPipeline(EngineContext context, IRecordHandler handler, Deduplicator? dedup, Admission admission, IFailurePolicy failurePolicy, IRecordRouting? routing = null)
     {
+        _routing = routing;
         _context = context;
         _handler = handler;
         _dedup = dedup;
@@ -76,6 +78,11 @@ internal sealed class RecordPipeline
         lane.Attempts = 0;
         try
         {
+            if (_routing is not null && await _routing.TryFollowAsync(state, record, token).ConfigureAwait(false))
+            {
+                return; // its key is parked: it followed the record its key waits for
+            }
+
             object prepared;
             try
             {
@@ -100,6 +107,11 @@ internal sealed class RecordPipeline
 
             if (await RunAttemptsAsync(run, token).ConfigureAwait(false) && !_context.AtMostOnce)
             {
+                if (_routing is not null)
+                {
+                    await _routing.HandledAsync(record, token).ConfigureAwait(false);
+                }
+
                 state.Offsets.Complete(record.Offset.Value);
             }
         }

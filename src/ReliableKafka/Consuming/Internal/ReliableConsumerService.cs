@@ -9,6 +9,7 @@ using ReliableKafka.Deduplication.Internal;
 using ReliableKafka.DependencyInjection.Internal;
 using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
+using ReliableKafka.Failures.Internal.Retry;
 using ReliableKafka.Offsets.Internal;
 using ReliableKafka.Serialization.Internal;
 
@@ -29,6 +30,11 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
 
     public ConsumerEngine? Engine => _engine;
 
+    /// <summary>Gets the parking topic's failure once it lasted 10 seconds (keys parked meanwhile are not released), or null.</summary>
+    public string? Problem => _engine?.ParkingFailingSince is { } since && time.GetUtcNow() - since >= TimeSpan.FromSeconds(10)
+        ? FormattableString.Invariant($"the parking topic cannot be read since {since:O} (event 2056): parked keys are not released, so their records keep going through the retry topics")
+        : null;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -40,6 +46,23 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             // The engine logs its own failures; one before it exists is logged here, as loudly.
             Log.ConsumerFailed(loggerFactory.CreateLogger(Log.ConsumerCategory), Name, e);
             throw;
+        }
+
+        var root = options.Value;
+        var consumerOptions = root.Consumers[Name];
+        if (_engine.RetryLevels is { } levels)
+        {
+            var config = Failures.Internal.DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid();
+            var clients = services.GetRequiredService<KafkaClientFactory>();
+            _ = RetryTopicsCheck.RunAsync(
+                () => clients.CreateProducer(config, KafkaClientRole.DeadLetterProducer, Name),
+                Name,
+                consumerOptions,
+                levels,
+                _engine.Parks,
+                loggerFactory.CreateLogger(Log.ConsumerCategory),
+                time,
+                stoppingToken);
         }
 
         await _engine.RunAsync(stoppingToken).ConfigureAwait(false);
@@ -58,14 +81,26 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             Serdes.GetDeserializer<TValue>(services, Name),
             services.GetRequiredService<IServiceScopeFactory>(),
             FindMessageIdSelector());
-        var deadLetters = config.Guarantee != DeliveryGuarantee.AtMostOnce && consumerOptions.FailurePolicy == FailurePolicy.DeadLetter
+        var retryLevels = RetryLevels.For(consumerOptions, config.Guarantee);
+        var deadLetters = config.Guarantee != DeliveryGuarantee.AtMostOnce && consumerOptions.FailurePolicy is FailurePolicy.DeadLetter or FailurePolicy.RetryTopic
             ? new DeadLetterWriter(
                 DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid(),
                 config,
                 consumerOptions.DeadLetter,
                 consumerOptions.GroupId!,
                 time,
-                clients)
+                clients,
+                retryLevels)
+            : null;
+        var parking = retryLevels is not null && deadLetters is not null && consumerOptions.RetryTopic.KeyOrder == KeyOrderOnFailure.Park && consumerOptions.OrderingMode != OrderingMode.None
+            ? new ParkingLog(
+                consumerOptions.RetryTopic.ParkingTopicFor(consumerOptions.GroupId!),
+                ReaderSettings.From(config, "parking", "reliablekafka-parking", partitionEof: false, readEverything: true),
+                settings => clients.CreateConsumer(settings, KafkaClientRole.ParkingReader, Name, config.Cluster),
+                deadLetters,
+                Name,
+                loggerFactory.CreateLogger(Log.ConsumerCategory),
+                time)
             : null;
         var deduplicator = UsesDeduplication(config.Guarantee, consumerOptions)
             ? new Deduplicator(
@@ -74,7 +109,8 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 Name,
                 consumerOptions.GroupId!,
                 loggerFactory.CreateLogger(Log.ConsumerCategory),
-                time)
+                time,
+                retryLevels)
             : null;
         // The offset store is librdkafka's; a test (the fault-injection suite) may register one that watches each commit.
         return new ConsumerEngine(
@@ -86,7 +122,9 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             consumerBuilder: settings => clients.CreateConsumerBuilder(settings, KafkaClientRole.Consumer, Name, config.Cluster),
             offsetStore: services.GetService<IGroupOffsetStore>(),
             deadLetters: deadLetters,
-            deduplicator: deduplicator);
+            deduplicator: deduplicator,
+            retryLevels: retryLevels,
+            parking: parking);
     }
 
     /// <summary>On when the options say so, or by default when a store was added; never under AtMostOnce (validation refuses contradictions).</summary>

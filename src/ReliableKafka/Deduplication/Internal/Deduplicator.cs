@@ -36,8 +36,12 @@ internal sealed class Deduplicator
     private int _renewing;
     private long _possibleDuplicates;
 
-    public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time)
+    // A copy in a retry topic is the same record as its source record: without a message id, it is identified by its origin.
+    private readonly Failures.Internal.Retry.RetryLevels? _levels;
+
+    public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time, Failures.Internal.Retry.RetryLevels? levels = null)
     {
+        _levels = levels;
         _store = store;
         Transactional = store as ITransactionalDeduplicationStore;
         _consumer = consumer;
@@ -72,7 +76,7 @@ internal sealed class Deduplicator
 
     /// <summary>The record's key: the selected id, else the message id header, else the record's <see cref="DeliveryOf">delivery</see>.</summary>
     public DeduplicationKey KeyOf(string? selectedId, ConsumeResult<byte[]?, byte[]?> record) =>
-        new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? DeliveryOf(record));
+        new(_scope, selectedId ?? Producing.Internal.MessageIds.Read(record.Message.Headers) ?? _levels?.OriginOf(record).Delivery ?? DeliveryOf(record));
 
     /// <summary>
     /// The key that guards the dead-letter write of this copy of a record: its <see cref="DeliveryOf">delivery</see>

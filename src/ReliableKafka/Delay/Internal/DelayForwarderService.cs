@@ -48,12 +48,8 @@ internal sealed class DelayForwarderService(
             var clients = services.GetRequiredService<KafkaClientFactory>();
             var runtime = services.GetRequiredService<DelayRuntime>();
             var logger = loggerFactory.CreateLogger(Log.ConsumerCategory);
-            var readerSettings = ReaderSettings.From(config, "delay-cancellations", "reliablekafka-delay-cancellations", partitionEof: true)
-                .Where(kv => kv.Key is not ("auto.offset.reset" or "isolation.level")).ToList();
-
             // Every cancellation is read, whatever the forwarder's own settings: from the start, transactions or not.
-            readerSettings.Add(new("auto.offset.reset", "earliest"));
-            readerSettings.Add(new("isolation.level", "read_uncommitted"));
+            var readerSettings = ReaderSettings.From(config, "delay-cancellations", "reliablekafka-delay-cancellations", partitionEof: true, readEverything: true);
             var cancellationTopic = root.DelayedDelivery.CancellationTopic;
             cancellations = new DelayCancellations(
                 readerSettings,

@@ -6,7 +6,7 @@ namespace ReliableKafka.Delay.Internal;
 /// <summary>The delayed delivery's instruments, on the <c>ReliableKafka</c> meter.</summary>
 internal static class DelayMetrics
 {
-    private static readonly Meter Meter = new(Diagnostics.Internal.ConsumerMetrics.MeterName);
+    private static readonly Meter Meter = Diagnostics.Internal.ConsumerMetrics.Meter;
 
     private static readonly Counter<long> ScheduledCount = Meter.CreateCounter<long>(
         "reliablekafka.delay.scheduled", "{message}", "Messages scheduled (acknowledged in a delay tier, or in the target when due already).");

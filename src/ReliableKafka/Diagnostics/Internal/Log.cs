@@ -181,6 +181,30 @@ internal static partial class Log
     [LoggerMessage(EventId = 2053, Level = LogLevel.Warning, Message = "Delayed delivery: the delay topics could not be checked at startup ({Reason}); scheduling and forwarding start anyway and wait for the cluster")]
     public static partial void DelayTopicsUnchecked(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 2054, Level = LogLevel.Error, Message = "Consumer {Consumer}: the retry topics {Topics} do not exist; records sent to them wait, unfinished, until they do. Create them, or set RetryTopic:CreateTopics")]
+    public static partial void RetryTopicsMissing(ILogger logger, string consumer, string topics);
+
+    [LoggerMessage(EventId = 2061, Level = LogLevel.Information, Message = "Consumer {Consumer}: created the retry topics {Topics}")]
+    public static partial void RetryTopicsCreated(ILogger logger, string consumer, string topics);
+
+    [LoggerMessage(EventId = 2055, Level = LogLevel.Warning, Message = "Consumer {Consumer}: writing to the parking topic {Topic} failed ({Reason}); the record stays unfinished and its keys parked, and the write is tried again in {PauseMs} ms")]
+    public static partial void ParkingWriteFailed(ILogger logger, string consumer, string topic, long pauseMs, string reason);
+
+    [LoggerMessage(EventId = 2056, Level = LogLevel.Error, Message = "Consumer {Consumer}: reading the parking topic {Topic} failed; keys parked on this member's partitions are not released until it works again")]
+    public static partial void ParkingReadFailed(ILogger logger, string consumer, string topic, Exception exception);
+
+    [LoggerMessage(EventId = 2057, Level = LogLevel.Warning, Message = "Consumer {Consumer}: sending {Topic} [{Partition}] @{Offset} to the retry topic {RetryTopic} failed ({Reason}); the record stays unfinished and the write is tried again in {PauseMs} ms")]
+    private static partial void RetrySendFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, string retryTopic, long pauseMs, string reason);
+
+    [LoggerMessage(EventId = 2058, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] has {Max} keys parked (RetryTopic:MaxParkedKeysPerPartition); the record @{Offset} waits, unfinished, until one is released")]
+    private static partial void ParkedKeysFullCore(ILogger logger, string consumer, string topic, int partition, int max, long offset);
+
+    [LoggerMessage(EventId = 2059, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} failed ({ExceptionType}: {Reason}) and goes to the retry topic {RetryTopic}, to be handled again from {NotBefore:O}")]
+    private static partial void RetryScheduledCore(ILogger logger, string consumer, string topic, int partition, long offset, string exceptionType, string reason, string retryTopic, DateTimeOffset notBefore);
+
+    [LoggerMessage(EventId = 2060, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] resumes with {Count} parked keys from the previous owner's commit")]
+    private static partial void ParkedKeysRestoredCore(ILogger logger, string consumer, string topic, int partition, int count);
+
     [LoggerMessage(EventId = 2037, Level = LogLevel.Warning, Message = "Purging the deduplication store {Store} failed ({Reason}); it is tried again in {IntervalMs} ms")]
     public static partial void PurgeFailed(ILogger logger, string store, long intervalMs, string reason);
 
@@ -195,6 +219,23 @@ internal static partial class Log
 #pragma warning disable CA1873
     public static void PartitionStalled(ILogger logger, string consumer, TopicPartition partition, long elapsedMs) =>
         PartitionStalledCore(logger, consumer, partition.Topic, partition.Partition.Value, elapsedMs);
+
+    public static void RetrySendFailed(ILogger logger, string consumer, TopicPartitionOffset record, string retryTopic, long pauseMs, string reason) =>
+        RetrySendFailedCore(logger, consumer, record.Topic, record.Partition.Value, record.Offset.Value, retryTopic, pauseMs, reason);
+
+    public static void ParkedKeysFull(ILogger logger, string consumer, TopicPartitionOffset record, int max) =>
+        ParkedKeysFullCore(logger, consumer, record.Topic, record.Partition.Value, max, record.Offset.Value);
+
+    public static void RetryScheduled(ILogger logger, string consumer, TopicPartitionOffset record, Exception error, string retryTopic, DateTimeOffset notBefore)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            RetryScheduledCore(logger, consumer, record.Topic, record.Partition.Value, record.Offset.Value, error.GetType().Name, error.Message, retryTopic, notBefore);
+        }
+    }
+
+    public static void ParkedKeysRestored(ILogger logger, string consumer, TopicPartition partition, int count) =>
+        ParkedKeysRestoredCore(logger, consumer, partition.Topic, partition.Partition.Value, count);
 
     public static void MetadataTooLarge(ILogger logger, string consumer, TopicPartition partition, int length, int limit) =>
         MetadataTooLargeCore(logger, consumer, partition.Topic, partition.Partition.Value, length, limit);

@@ -10,7 +10,12 @@ namespace ReliableKafka.Failures.Internal;
 /// (with jitter, <see cref="Backoffs"/>) until the write is acknowledged; only then is the record finished. Deduplicating, each delivery's write is claimed
 /// in the store, so that it happens once per failed delivery however often members crash.
 /// </summary>
-internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter writer, Deduplicator? dedup) : IFailurePolicy
+/// <param name="context">The consumer's engine context.</param>
+/// <param name="writer">Writes to the dead-letter topic.</param>
+/// <param name="dedup">The deduplication store's claims, or null.</param>
+/// <param name="beforeFinish">What runs once the record is in the dead-letter topic, before it finishes (retry topics release its parked keys); null for nothing.</param>
+internal sealed class DeadLetterPolicy(
+    EngineContext context, IDeadLetterWriter writer, Deduplicator? dedup, Func<FailedRecord, CancellationToken, ValueTask>? beforeFinish = null) : IFailurePolicy
 {
     private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
@@ -60,7 +65,7 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
                     token.ThrowIfCancellationRequested();
                     if (dedup is not null && !await dedup.ClaimAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false))
                     {
-                        state.Offsets.Complete(record.Offset.Value);
+                        await FinishAsync(failed, token).ConfigureAwait(false);
                         return;
                     }
 
@@ -79,7 +84,7 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
                             {
                                 Log.DeadLetterFoundWritten(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value);
                                 await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
-                                state.Offsets.Complete(record.Offset.Value);
+                                await FinishAsync(failed, token).ConfigureAwait(false);
                                 return;
                             }
 
@@ -112,7 +117,7 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
                         await dedup.CompleteAsync(key, owner, state.TopicPartition, record.Offset.Value, token).ConfigureAwait(false);
                     }
 
-                    state.Offsets.Complete(record.Offset.Value);
+                    await FinishAsync(failed, token).ConfigureAwait(false);
                 },
                 token).ConfigureAwait(false);
         }
@@ -130,6 +135,17 @@ internal sealed class DeadLetterPolicy(EngineContext context, IDeadLetterWriter 
                 Interlocked.Decrement(ref _writesFailing);
             }
         }
+    }
+
+    /// <summary>Finishes a record that is in the dead-letter topic (after <c>beforeFinish</c>).</summary>
+    private async ValueTask FinishAsync(FailedRecord failed, CancellationToken token)
+    {
+        if (beforeFinish is not null)
+        {
+            await beforeFinish(failed, token).ConfigureAwait(false);
+        }
+
+        failed.State.Offsets.Complete(failed.Record.Offset.Value);
     }
 
     /// <summary>Whether a failed dead-letter write certainly wrote nothing (it never reached a broker).</summary>

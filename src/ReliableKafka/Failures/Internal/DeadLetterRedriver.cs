@@ -181,7 +181,7 @@ internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options,
             {
                 _ = int.TryParse(Encoding.UTF8.GetString(header.GetValueBytes()), NumberStyles.None, CultureInfo.InvariantCulture, out count);
             }
-            else if (!header.Key.StartsWith(DeadLetterWriter.HeaderPrefix, StringComparison.Ordinal))
+            else if (!header.Key.StartsWith(DeadLetterWriter.HeaderPrefix, StringComparison.Ordinal) && !header.Key.StartsWith(Retry.RetryHeaders.Prefix, StringComparison.Ordinal))
             {
                 headers.Add(header.Key, header.GetValueBytes());
             }

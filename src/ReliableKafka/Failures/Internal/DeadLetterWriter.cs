@@ -3,6 +3,7 @@ using System.Text;
 using Confluent.Kafka;
 using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
+using ReliableKafka.Failures.Internal.Retry;
 
 namespace ReliableKafka.Failures.Internal;
 
@@ -28,6 +29,8 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     private readonly KafkaClientConfig _producerConfig;
     private readonly KafkaClientConfig _consumerConfig;
     private readonly KafkaClientFactory _clients;
+    private readonly RetryLevels? _levels;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _partitionCounts = new(StringComparer.Ordinal);
     private IProducer<byte[]?, byte[]?>? _producer;
     private bool _disposed;
 
@@ -37,8 +40,10 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
     /// <param name="groupId">The consumer's group (written in the diagnostic headers).</param>
     /// <param name="time">The clock of the look-up's timeout.</param>
     /// <param name="clients">Creates the producer and the look-up consumer.</param>
-    public DeadLetterWriter(KafkaClientConfig producerConfig, KafkaClientConfig consumerConfig, DeadLetterOptions options, string groupId, TimeProvider time, KafkaClientFactory clients)
+    /// <param name="levels">The consumer's retry topics (<see cref="FailurePolicy.RetryTopic"/>), whose records are dead-lettered as their source records; null without.</param>
+    public DeadLetterWriter(KafkaClientConfig producerConfig, KafkaClientConfig consumerConfig, DeadLetterOptions options, string groupId, TimeProvider time, KafkaClientFactory clients, RetryLevels? levels = null)
     {
+        _levels = levels;
         _producerConfig = producerConfig;
         _consumerConfig = consumerConfig;
         _clients = clients;
@@ -79,22 +84,60 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             Value = record.Message.Value,
             Headers = DiagnosticHeaders(record, error, attempts),
         };
-        var result = await Send(_options.TopicFor(record.Topic), message, cancellationToken).ConfigureAwait(false);
+        var result = await Send(new TopicPartition(_options.TopicFor(OriginOf(record).Topic), Partition.Any), message, cancellationToken).ConfigureAwait(false);
         return result.TopicPartitionOffset;
     }
+
+    public async Task<TopicPartitionOffset> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
+    {
+        var result = await Send(destination, message, cancellationToken).ConfigureAwait(false);
+        return result.TopicPartitionOffset;
+    }
+
+    public Task<int> PartitionCountAsync(string topic, bool refresh, CancellationToken cancellationToken)
+    {
+        if (!refresh && _partitionCounts.TryGetValue(topic, out var known))
+        {
+            return Task.FromResult(known);
+        }
+
+        return Task.Run(
+            () =>
+            {
+                IProducer<byte[]?, byte[]?> producer;
+                lock (_gate)
+                {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    producer = _producer ??= CreateProducer();
+                }
+
+                using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+                var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single();
+                if (metadata.Error.IsError || metadata.Partitions.Count == 0)
+                {
+                    throw new KafkaException(metadata.Error.IsError ? metadata.Error : new Error(ErrorCode.UnknownTopicOrPart, $"The topic {topic} has no partitions."));
+                }
+
+                return _partitionCounts[topic] = metadata.Partitions.Count;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Where a record was first consumed: a retry topic's copy names its source record.</summary>
+    private RecordOrigin OriginOf(ConsumeResult<byte[]?, byte[]?> record) => _levels?.OriginOf(record) ?? RecordOrigin.Of(record);
 
     /// <summary>
     /// Queues a write on the producer, created on first use; never after <see cref="Dispose"/> (a handler abandoned at
     /// shutdown may still fail and try to dead-letter its record: it gets an <see cref="ObjectDisposedException"/>, not
     /// a leaked client). Queued under the lock, so that disposal purges every write that was queued.
     /// </summary>
-    private Task<DeliveryResult<byte[]?, byte[]?>> Send(string topic, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
+    private Task<DeliveryResult<byte[]?, byte[]?>> Send(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _producer ??= CreateProducer();
-            return _producer.ProduceAsync(topic, message, cancellationToken);
+            return _producer.ProduceAsync(destination, message, cancellationToken);
         }
     }
 
@@ -148,7 +191,8 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
 
     private bool Contains(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
     {
-        var topic = _options.TopicFor(record.Topic);
+        var origin = OriginOf(record);
+        var topic = _options.TopicFor(origin.Topic);
         using var consumer = _clients.CreateConsumer(LookupSettings(_consumerConfig), KafkaClientRole.DeadLetterLookup, _consumerConfig.Name, _consumerConfig.Cluster);
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var timeout = TimeSpan.FromSeconds(10);
@@ -161,10 +205,10 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         var ends = ranges.Where(r => r.Value.High.Value > r.Value.Low.Value).ToDictionary(r => r.Key, r => r.Value.High.Value);
         consumer.Assign(ends.Keys.Select(p => new TopicPartitionOffset(p, ranges[p].Low)));
         var (originalTopic, originalPartition, originalOffset, originalTimestamp) = (
-            record.Topic,
-            record.Partition.Value.ToString(CultureInfo.InvariantCulture),
-            record.Offset.Value.ToString(CultureInfo.InvariantCulture),
-            record.Message.Timestamp.UnixTimestampMs.ToString(CultureInfo.InvariantCulture));
+            origin.Topic,
+            origin.Partition.ToString(CultureInfo.InvariantCulture),
+            origin.Offset.ToString(CultureInfo.InvariantCulture),
+            origin.TimestampMs.ToString(CultureInfo.InvariantCulture));
         while (ends.Count > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -219,10 +263,11 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
         }
 
         void Add(string key, string value) => headers.Add(key, Encoding.UTF8.GetBytes(value));
-        Add(ReliableKafkaHeaders.DeadLetterOriginalTopic, record.Topic);
-        Add(ReliableKafkaHeaders.DeadLetterOriginalPartition, record.Partition.Value.ToString(CultureInfo.InvariantCulture));
-        Add(ReliableKafkaHeaders.DeadLetterOriginalOffset, record.Offset.Value.ToString(CultureInfo.InvariantCulture));
-        Add(ReliableKafkaHeaders.DeadLetterOriginalTimestamp, record.Message.Timestamp.UnixTimestampMs.ToString(CultureInfo.InvariantCulture));
+        var origin = OriginOf(record);
+        Add(ReliableKafkaHeaders.DeadLetterOriginalTopic, origin.Topic);
+        Add(ReliableKafkaHeaders.DeadLetterOriginalPartition, origin.Partition.ToString(CultureInfo.InvariantCulture));
+        Add(ReliableKafkaHeaders.DeadLetterOriginalOffset, origin.Offset.ToString(CultureInfo.InvariantCulture));
+        Add(ReliableKafkaHeaders.DeadLetterOriginalTimestamp, origin.TimestampMs.ToString(CultureInfo.InvariantCulture));
         Add(ReliableKafkaHeaders.DeadLetterConsumerGroup, _groupId);
         Add(ReliableKafkaHeaders.DeadLetterExceptionType, error.GetType().FullName ?? error.GetType().Name);
         Add(ReliableKafkaHeaders.DeadLetterExceptionMessage, Truncate(error.Message, _options.MaxErrorMessageLength));

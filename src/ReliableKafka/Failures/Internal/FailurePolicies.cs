@@ -19,6 +19,12 @@ internal static class FailurePolicies
                 context,
                 deadLetters ?? throw new ArgumentNullException(nameof(deadLetters), "FailurePolicy.DeadLetter needs a dead-letter writer."),
                 dedup),
+            FailurePolicy.RetryTopic => new Retry.RetryTopicPolicy(
+                context,
+                context.Retries ?? throw new ArgumentException("FailurePolicy.RetryTopic needs the consumer's retry topics.", nameof(context)),
+                deadLetters ?? throw new ArgumentNullException(nameof(deadLetters), "FailurePolicy.RetryTopic needs a dead-letter writer."),
+                dedup,
+                context.Parking),
             FailurePolicy.Skip => new SkipPolicy(context),
             FailurePolicy.StopConsumer => new StopConsumerPolicy(context, pauses, lifecycle),
             _ => new PausePartitionPolicy(context, pauses),

@@ -2,7 +2,7 @@ using Confluent.Kafka;
 
 namespace ReliableKafka.Failures.Internal;
 
-/// <summary>Writes failed records to their dead-letter topic.</summary>
+/// <summary>Writes failed records to their dead-letter topic (and, for retry topics, to those and the parking topic).</summary>
 internal interface IDeadLetterWriter : IDisposable
 {
     /// <summary>
@@ -18,4 +18,13 @@ internal interface IDeadLetterWriter : IDisposable
     /// Reads the whole topic; called only on those failure paths.
     /// </summary>
     Task<bool> ContainsAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes a record with the same producer (acks=all) to another topic (a retry topic, the parking topic), to a given
+    /// partition or, with <see cref="Partition.Any"/>, to the one its key maps to; completes when acknowledged.
+    /// </summary>
+    Task<TopicPartitionOffset> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken);
+
+    /// <summary>Gets how many partitions a topic has (from the cluster's metadata, then cached); <paramref name="refresh"/> asks again.</summary>
+    Task<int> PartitionCountAsync(string topic, bool refresh, CancellationToken cancellationToken);
 }

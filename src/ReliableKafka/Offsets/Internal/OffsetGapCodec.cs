@@ -246,7 +246,7 @@ internal static class OffsetGapCodec
         writer.Write([kind]);
     }
 
-    private static void WriteVarint(ArrayBufferWriter<byte> writer, ulong value)
+    internal static void WriteVarint(ArrayBufferWriter<byte> writer, ulong value)
     {
         var span = writer.GetSpan(10);
         var n = 0;
@@ -260,7 +260,7 @@ internal static class OffsetGapCodec
         writer.Advance(n);
     }
 
-    private ref struct Reader(ReadOnlySpan<byte> data)
+    internal ref struct Reader(ReadOnlySpan<byte> data)
     {
         private readonly ReadOnlySpan<byte> _data = data;
         private int _position;

@@ -1,0 +1,207 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using ReliableKafka.Offsets.Internal;
+
+namespace ReliableKafka.Failures.Internal.Retry;
+
+/// <summary>
+/// The keys parked on one partition (<see cref="KeyOrderOnFailure.Park"/>): for each, the offset of the last record of
+/// the key this partition sent to a retry topic and when the record it waits for may be handled again. A key is
+/// released only by the record at its last offset (<see cref="Release"/>): until that one was handled or dead-lettered,
+/// later records of the key follow it. Kept in the partition's commit metadata, so its next owner parks the same keys.
+/// Any thread (lanes park and follow, the parking reader releases, the poll thread encodes).
+/// </summary>
+internal sealed class ParkedKeys
+{
+    /// <summary>The prefix of the parked keys' part of the commit metadata.</summary>
+    public const string MetadataSeparator = ";p=";
+
+    private const byte Version = 1;
+
+    private readonly object _gate = new();
+    private readonly Dictionary<ulong, Entry> _keys = [];
+    private int _count;
+
+    /// <summary>Gets how many keys are parked.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Gets how many records followed parked keys into the retry topics since those keys were parked (this owner's count).</summary>
+    public int Behind
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _keys.Values.Sum(e => e.Behind);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The hash a key parks under: the same in every process (the first 8 bytes of its SHA-256); a record without a key
+    /// (and every record of a partition that parks as a whole) parks under 0. Two keys of the same hash park together,
+    /// which keeps order and only slows the other one.
+    /// </summary>
+    public static ulong HashOf(byte[]? key) =>
+        key is null ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(key));
+
+    /// <summary>
+    /// If the key is parked, counts <paramref name="offset"/> as its last record sent on and gives when the record it
+    /// follows may be handled again (Unix ms); false when it is not parked.
+    /// </summary>
+    public bool TryFollow(ulong hash, long offset, out long notBeforeMs)
+    {
+        notBeforeMs = 0;
+        if (Count == 0)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (!_keys.TryGetValue(hash, out var entry))
+            {
+                return false;
+            }
+
+            notBeforeMs = entry.NotBeforeMs;
+            _keys[hash] = entry with { LastOffset = Math.Max(entry.LastOffset, offset), Behind = entry.Behind + 1 };
+            return true;
+        }
+    }
+
+    /// <summary>Parks a key for a record sent to a retry topic; false when <paramref name="max"/> keys are parked already.</summary>
+    public bool TryPark(ulong hash, long offset, long notBeforeMs, int max)
+    {
+        lock (_gate)
+        {
+            if (_keys.TryGetValue(hash, out var entry))
+            {
+                _keys[hash] = entry with { LastOffset = Math.Max(entry.LastOffset, offset) };
+                return true;
+            }
+
+            if (_keys.Count >= max)
+            {
+                return false;
+            }
+
+            _keys[hash] = new Entry(offset, notBeforeMs, 0);
+            _count = _keys.Count;
+            return true;
+        }
+    }
+
+    /// <summary>Releases the key if <paramref name="offset"/> is its last record sent on (a later one keeps it parked); returns whether it did.</summary>
+    public bool Release(ulong hash, long offset)
+    {
+        if (Count == 0)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (!_keys.TryGetValue(hash, out var entry) || entry.LastOffset != offset)
+            {
+                return false;
+            }
+
+            _keys.Remove(hash);
+            _count = _keys.Count;
+            return true;
+        }
+    }
+
+    /// <summary>Gets the parked keys and their last offsets (a snapshot).</summary>
+    public List<(ulong Hash, long LastOffset)> Snapshot()
+    {
+        lock (_gate)
+        {
+            return [.. _keys.Select(k => (k.Key, k.Value.LastOffset))];
+        }
+    }
+
+    /// <summary>Parks the keys read from a previous owner's commit metadata.</summary>
+    public void Restore(IEnumerable<(ulong Hash, long LastOffset, long NotBeforeMs)> keys)
+    {
+        lock (_gate)
+        {
+            foreach (var (hash, offset, notBefore) in keys)
+            {
+                _keys[hash] = _keys.TryGetValue(hash, out var entry)
+                    ? entry with { LastOffset = Math.Max(entry.LastOffset, offset) }
+                    : new Entry(offset, notBefore, 0);
+            }
+
+            _count = _keys.Count;
+        }
+    }
+
+    /// <summary>Encodes the parked keys for the commit metadata (base64 of: version, count, then hash, last offset and not-before time per key); null when none.</summary>
+    public string? Encode()
+    {
+        if (Count == 0)
+        {
+            return null;
+        }
+
+        var writer = new ArrayBufferWriter<byte>();
+        lock (_gate)
+        {
+            if (_keys.Count == 0)
+            {
+                return null;
+            }
+
+            writer.Write([Version]);
+            OffsetGapCodec.WriteVarint(writer, (ulong)_keys.Count);
+            foreach (var (hash, entry) in _keys.OrderBy(k => k.Key))
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(writer.GetSpan(8), hash);
+                writer.Advance(8);
+                OffsetGapCodec.WriteVarint(writer, (ulong)entry.LastOffset);
+                OffsetGapCodec.WriteVarint(writer, (ulong)Math.Max(0, entry.NotBeforeMs));
+            }
+        }
+
+        return Convert.ToBase64String(writer.WrittenSpan);
+    }
+
+    /// <summary>Decodes what <see cref="Encode"/> wrote; false for anything else.</summary>
+    public static bool TryDecode(string text, out List<(ulong Hash, long LastOffset, long NotBeforeMs)> keys)
+    {
+        keys = [];
+        byte[] payload;
+        try
+        {
+            payload = Convert.FromBase64String(text);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        var reader = new OffsetGapCodec.Reader(payload);
+        if (!reader.TryByte(out var version) || version != Version || !reader.TryVarint(out var count) || count > 10_000)
+        {
+            return false;
+        }
+
+        for (var i = 0UL; i < count; i++)
+        {
+            if (!reader.TryBytes(8, out var hashBytes) || !reader.TryVarint(out var offset) || offset > long.MaxValue
+                || !reader.TryVarint(out var notBefore) || notBefore > long.MaxValue)
+            {
+                return false;
+            }
+
+            keys.Add((BinaryPrimitives.ReadUInt64LittleEndian(hashBytes), (long)offset, (long)notBefore));
+        }
+
+        return reader.AtEnd;
+    }
+
+    private readonly record struct Entry(long LastOffset, long NotBeforeMs, int Behind);
+}

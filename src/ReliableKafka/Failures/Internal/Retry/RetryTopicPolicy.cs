@@ -1,0 +1,193 @@
+using Confluent.Kafka;
+using ReliableKafka.Consuming.Internal;
+using ReliableKafka.Diagnostics.Internal;
+
+namespace ReliableKafka.Failures.Internal.Retry;
+
+/// <summary>
+/// <see cref="FailurePolicy.RetryTopic"/>: a record that failed for good goes to the next retry topic of its source (a
+/// copy with the retry headers, acknowledged before the record finishes), or, from the last one (or when it cannot be
+/// deserialized, or its failure is not transient), to the dead-letter topic. With parking (<see cref="KeyOrderOnFailure.Park"/>,
+/// <see cref="Parking"/> set), the record's key parks on its partition, and its later records follow it instead of being
+/// handled (<see cref="TryFollowAsync"/>); once a record that held keys parked is handled or dead-lettered, it releases them
+/// through the parking topic.
+/// </summary>
+internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
+{
+    private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RoomPause = TimeSpan.FromMilliseconds(250);
+
+    private readonly EngineContext _context;
+    private readonly RetryLevels _levels;
+    private readonly IDeadLetterWriter _writer;
+    private readonly DeadLetterPolicy _deadLetters;
+    private readonly bool _byPartition;
+    private int _sendsFailing;
+
+    public RetryTopicPolicy(EngineContext context, RetryLevels levels, IDeadLetterWriter writer, Deduplication.Internal.Deduplicator? dedup, ParkingLog? parking)
+    {
+        _context = context;
+        _levels = levels;
+        _writer = writer;
+        Parking = parking;
+        _byPartition = context.Options.OrderingMode != OrderingMode.Key;
+        _deadLetters = new DeadLetterPolicy(context, writer, dedup, beforeFinish: (failed, token) => HandledAsync(failed.Record, token));
+    }
+
+    /// <summary>Gets the parking topic when keys park (<see cref="KeyOrderOnFailure.Park"/>, not under <see cref="OrderingMode.None"/>), else null.</summary>
+    public ParkingLog? Parking { get; }
+
+    /// <summary>Gets how many failed records wait for a write (to a retry topic, the dead-letter topic or the parking topic) that failed to be retried.</summary>
+    public int RecordsWaiting => _deadLetters.RecordsWaiting + Volatile.Read(ref _sendsFailing) + (Parking?.ReleasesFailing ?? 0);
+
+    public async Task ApplyAsync(FailedRecord failed, CancellationToken cancellationToken)
+    {
+        var (state, record, error, attempts) = failed;
+        var (source, level) = _levels.Locate(record.Topic);
+        var transient = attempts > 0 && (_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
+        if (!transient || level >= _levels.Count)
+        {
+            await _deadLetters.ApplyAsync(failed, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await SendOnAsync(state, record, source, level + 1, error, follow: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // Abandoned (revoked, lost or shut down): not finished, so its next owner handles it again.
+        }
+    }
+
+    public async ValueTask<bool> TryFollowAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    {
+        if (Parking is null || state.Parked.Count == 0)
+        {
+            return false;
+        }
+
+        var (source, level) = _levels.Locate(record.Topic);
+        if (level >= _levels.Count || !state.Parked.TryFollow(HashOf(record), record.Offset.Value, out var notBeforeMs))
+        {
+            return false;
+        }
+
+        await SendOnAsync(state, record, source, level + 1, failure: null, DateTimeOffset.FromUnixTimeMilliseconds(notBeforeMs), cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public async ValueTask HandledAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)
+    {
+        if (Parking is null || !_levels.IsRetryTopic(record.Topic))
+        {
+            return;
+        }
+
+        var places = RetryHeaders.ReadParkedIn(record.Message.Headers);
+        if (places.Count > 0)
+        {
+            await Parking.ReleaseAsync(places, HashOf(record), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The hash a record's key parks under: its key's, or 0 for the whole partition (Partition ordering, keyless records).</summary>
+    private ulong HashOf(ConsumeResult<byte[]?, byte[]?> record) => _byPartition ? 0 : ParkedKeys.HashOf(record.Message.Key);
+
+    /// <summary>
+    /// Sends the record to retry level <paramref name="level"/> of its source and finishes it once acknowledged, trying
+    /// again with growing pauses. A failed record (<paramref name="failure"/> set) parks its key first, waiting for room;
+    /// a follower goes with the time of the record it follows (<paramref name="follow"/>).
+    /// </summary>
+    private async Task SendOnAsync(
+        PartitionState state, ConsumeResult<byte[]?, byte[]?> record, string source, int level, Exception? failure, DateTimeOffset? follow, CancellationToken token)
+    {
+        var time = _context.Time;
+        var offset = record.Offset.Value;
+        var hash = HashOf(record);
+        var backoff = _levels.Backoffs[level - 1];
+        var notBefore = follow ?? time.GetUtcNow() + backoff;
+        if (Parking is not null && follow is null)
+        {
+            var max = _context.Options.RetryTopic.MaxParkedKeysPerPartition;
+            var logged = false;
+            while (!state.Parked.TryPark(hash, offset, notBefore.ToUnixTimeMilliseconds(), max))
+            {
+                if (!logged)
+                {
+                    logged = true;
+                    Log.ParkedKeysFull(_context.Logger, _context.Name, record.TopicPartitionOffset, max);
+                }
+
+                await Task.Delay(RoomPause, time, token).ConfigureAwait(false);
+                notBefore = time.GetUtcNow() + backoff;
+            }
+        }
+
+        var places = _levels.IsRetryTopic(record.Topic) ? RetryHeaders.ReadParkedIn(record.Message.Headers) : new List<ParkedPlace>();
+        if (Parking is not null)
+        {
+            places.Add(new ParkedPlace(record.Topic, record.Partition.Value, offset));
+        }
+
+        var count = RetryHeaders.ReadCount(_levels.IsRetryTopic(record.Topic) ? record.Message.Headers : null) + (failure is null ? 0 : 1);
+        var message = new Message<byte[]?, byte[]?>
+        {
+            Key = record.Message.Key,
+            Value = record.Message.Value,
+            Headers = RetryHeaders.ForNextLevel(
+                record, _levels.OriginOf(record), failure, time.GetUtcNow(), count, notBefore, places, _context.Options.DeadLetter.MaxErrorMessageLength),
+        };
+        var topic = _levels.TopicOf(source, level);
+        if (failure is not null)
+        {
+            Log.RetryScheduled(_context.Logger, _context.Name, record.TopicPartitionOffset, failure, topic, notBefore);
+        }
+
+        var failing = false;
+        var refresh = false;
+        var retries = Backoffs.UntilItWorks(FirstRetryPause, MaxRetryPause, time, static _ => true, (e, pause) =>
+        {
+            if (!failing)
+            {
+                failing = true;
+                Interlocked.Increment(ref _sendsFailing);
+            }
+
+            refresh = true;
+            Log.RetrySendFailed(_context.Logger, _context.Name, record.TopicPartitionOffset, topic, (long)pause.TotalMilliseconds, e.Message);
+        });
+        try
+        {
+            await retries.ExecuteAsync(
+                async cancellationToken =>
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+
+                    // Records that park together (a whole partition, keyless records) go to one partition of the retry
+                    // topic, so that they stay in order there; keyed records go where their key maps to.
+                    var partition = Partition.Any;
+                    if (_byPartition || record.Message.Key is null)
+                    {
+                        var partitions = await _writer.PartitionCountAsync(topic, refresh, cancellationToken).ConfigureAwait(false);
+                        partition = new Partition(record.Partition.Value % partitions);
+                    }
+
+                    await _writer.SendAsync(new TopicPartition(topic, partition), message, cancellationToken).ConfigureAwait(false);
+                },
+                token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (failing)
+            {
+                Interlocked.Decrement(ref _sendsFailing);
+            }
+        }
+
+        ConsumerMetrics.RetrySent(_context.Name, _context.GroupId, state.TopicPartition, topic, follower: failure is null);
+        state.Offsets.Complete(offset);
+    }
+}

@@ -22,9 +22,12 @@ public sealed class RetryTopicOptions
     /// <summary>
     /// Gets the backoffs, one retry topic each, shortest first (each from 100 ms to 7 days in whole milliseconds): a record
     /// that fails for good (after its in-place <see cref="ConsumerOptions.Retry"/> attempts) goes to the first retry topic and
-    /// is handled again once the first backoff has passed; failing there, to the second; failing in the last one, to the
-    /// dead-letter topic. Records that cannot be deserialized, and failures <see cref="RetryOptions.IsTransient"/> calls
-    /// final, go to the dead-letter topic at once.
+    /// is handled again once the first backoff has passed; failing there, to the second; and so on. Each record has as
+    /// many retries as there are backoffs, then goes to the dead-letter topic: a record that followed its parked key into
+    /// a retry topic and fails there has its retries from there on, those left in the last retry topic in place (its
+    /// key waits there, other keys go on).
+    /// Records that cannot be deserialized, and failures <see cref="RetryOptions.IsTransient"/> calls final, go to the
+    /// dead-letter topic at once.
     /// </summary>
     /// <value>The default is 10 s, 1 min and 10 min (when none is set).</value>
     public List<TimeSpan> Backoffs { get; } = [];

@@ -93,6 +93,30 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task AFollowerThatFailsInTheLastRetryTopic_IsRetriedThereInPlaceAndItsKeyKeepsItsOrder()
+    {
+        var (topic, group) = CreateTopics("last-level", partitions: 1);
+        var attempts = new ConcurrentDictionary<string, int>();
+        Behave(value => attempts.AddOrUpdate(value, 1, (_, n) => n + 1) <= value switch { "a-1" => 2, "a-2" => 1, _ => 0 });
+        await ProduceAsync(topic, ("a", 4));
+        using var host = BuildHost(topic, group);
+
+        await host.StartAsync();
+        await Eventually.UntilAsync(() => _succeeded.Count == 4, "every record is handled", TimeSpan.FromSeconds(30));
+        await Task.Delay(500);
+        await host.StopAsync();
+
+        // a-1 fails in its topic and the first retry topic, and succeeds in the last one; a-2 followed it there and fails
+        // for the first time: it has retries left, so it is retried in place after the last backoff (a-3 waits behind
+        // it), not dead-lettered.
+        ValuesOf(_succeeded.ToList(), "a").Should().Equal("a-0", "a-1", "a-2", "a-3");
+        attempts["a-2"].Should().Be(2);
+        KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".dlt", 1, TimeSpan.FromSeconds(1)).Should().BeEmpty();
+        KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.1s", 4, TimeSpan.FromSeconds(2)).Select(r => r.Message.Value)
+            .Should().Equal("a-1", "a-2", "a-3");
+    }
+
+    [Fact]
     public async Task MemberCrashesWhileAKeyIsParked_TheNextOwnerKeepsItParkedUntilTheRetryIsDoneAndLosesNothing()
     {
         var (topic, group) = CreateTopics("crash", partitions: 1, backoffs: [TimeSpan.FromSeconds(3)]);

@@ -6,6 +6,9 @@ internal sealed class FaultBehavior
     /// <summary>Gets or sets which records fail their first attempt (a transient failure, retried in place).</summary>
     public Func<FaultMessage, bool> FailsFirstAttempt { get; set; } = _ => false;
 
+    /// <summary>Gets or sets which attempts fail (a transient failure), asked at every attempt, or null for none.</summary>
+    public Func<FaultMessage, bool>? Fails { get; set; }
+
     /// <summary>Gets or sets a stall for a record (awaited before its effect; it ignores cancellation), or null.</summary>
     public Func<FaultMessage, Task?> Stall { get; set; } = _ => null;
 
@@ -24,7 +27,7 @@ internal sealed class FaultHandler(World world, FaultTransaction transaction, Fa
         world.HandlerStarted(message);
         try
         {
-            if (context.Attempt == 1 && behavior.FailsFirstAttempt(message))
+            if ((context.Attempt == 1 && behavior.FailsFirstAttempt(message)) || behavior.Fails?.Invoke(message) == true)
             {
                 Interlocked.Increment(ref behavior._transientFailures);
                 throw new TimeoutException($"{message.Id}: transient failure (injected)");

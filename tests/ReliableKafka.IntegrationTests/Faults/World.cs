@@ -27,6 +27,21 @@ internal sealed class World
 
     public object Gate => _gate;
 
+    /// <summary>
+    /// Gets or sets whether the order of first-time effects is checked by the messages' per-key sequence numbers rather
+    /// than their offsets (records handled from retry topics have offsets of their own).
+    /// </summary>
+    public bool OrderBySequence { get; set; }
+
+    /// <summary>Whether a message's effect was applied.</summary>
+    public bool IsProcessed(string id)
+    {
+        lock (_gate)
+        {
+            return _effects.ContainsKey(id);
+        }
+    }
+
     public int Acknowledged
     {
         get
@@ -88,6 +103,11 @@ internal sealed class World
             }
 
             _firstEffect[message.Id] = ++_effectCount;
+            if (OrderBySequence)
+            {
+                offset = message.Seq;
+            }
+
             if (_lastEffectOffset.TryGetValue(message.Key, out var last) && offset <= last)
             {
                 _orderViolations++;
@@ -125,7 +145,17 @@ internal sealed class World
     /// <param name="log">Every record of the topic: its partition, offset and id.</param>
     /// <param name="deadLettered">The dead-letter topic's records: their original partition, offset and id.</param>
     /// <param name="suppressed">Duplicates the consumers suppressed (counted by the library).</param>
-    public FaultReport Check(IReadOnlyList<(int Partition, long Offset, string Id)> log, IReadOnlyList<(int Partition, long Offset, string Id)> deadLettered, long suppressed)
+    /// <param name="sourceTopic">The topic of <paramref name="log"/>; null when every commit is of it.</param>
+    /// <param name="forwarded">
+    /// Whether a record was settled by being sent on (to a retry topic); for commits of other topics than
+    /// <paramref name="sourceTopic"/> (retry topics), whether the record at that offset was settled. Null for none.
+    /// </param>
+    public FaultReport Check(
+        IReadOnlyList<(int Partition, long Offset, string Id)> log,
+        IReadOnlyList<(int Partition, long Offset, string Id)> deadLettered,
+        long suppressed,
+        string? sourceTopic = null,
+        Func<TopicPartition, long, bool>? forwarded = null)
     {
         lock (_gate)
         {
@@ -141,10 +171,14 @@ internal sealed class World
             var commitViolations = 0;
             foreach (var (member, partition, offset, effectsSoFar) in _commits)
             {
+                var source = sourceTopic is null || partition.Topic == sourceTopic;
                 for (var o = 0L; o < offset; o++)
                 {
-                    var ok = dead.Contains((partition.Partition.Value, o))
-                        || (idAt.TryGetValue((partition.Partition.Value, o), out var id) && _firstEffect.TryGetValue(id, out var at) && at <= effectsSoFar);
+                    var ok = source
+                        ? dead.Contains((partition.Partition.Value, o))
+                            || (idAt.TryGetValue((partition.Partition.Value, o), out var id) && _firstEffect.TryGetValue(id, out var at) && at <= effectsSoFar)
+                            || forwarded?.Invoke(partition, o) == true
+                        : forwarded?.Invoke(partition, o) != false;
                     if (!ok)
                     {
                         commitViolations++;

@@ -33,6 +33,7 @@ public sealed partial class ReadmeTests
     [InlineData(typeof(ConsumerOptions))]
     [InlineData(typeof(RetryOptions))]
     [InlineData(typeof(DeadLetterOptions))]
+    [InlineData(typeof(RetryTopicOptions))]
     [InlineData(typeof(DeduplicationOptions))]
     [InlineData(typeof(DelayedDeliveryOptions))]
     [InlineData(typeof(ReliableKafka.Deduplication.InMemoryDeduplicationOptions))]

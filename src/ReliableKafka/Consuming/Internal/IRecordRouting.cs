@@ -20,4 +20,10 @@ internal interface IRecordRouting
     /// Throws only when the record's work is abandoned.
     /// </summary>
     ValueTask HandledAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// After a record's attempts failed: how long to wait before its attempts start over in place (its key waits, other
+    /// keys go on), or null for its failure policy to apply. <paramref name="retriedInPlace"/> counts the times so far.
+    /// </summary>
+    TimeSpan? RetryInPlaceAfter(ConsumeResult<byte[]?, byte[]?> record, Exception error, int retriedInPlace);
 }

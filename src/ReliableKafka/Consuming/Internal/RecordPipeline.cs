@@ -105,7 +105,7 @@ internal sealed class RecordPipeline
                 run = run with { Key = _dedup.KeyOf(_handler.SelectMessageId(prepared), record), Claim = new ClaimOwner(_dedup.NewOwner()) };
             }
 
-            if (await RunAttemptsAsync(run, token).ConfigureAwait(false) && !_context.AtMostOnce)
+            if (await RunAttemptsUntilDoneAsync(run, record, token).ConfigureAwait(false) && !_context.AtMostOnce)
             {
                 if (_routing is not null)
                 {
@@ -181,6 +181,29 @@ internal sealed class RecordPipeline
             if (failing)
             {
                 Interlocked.Decrement(ref _deserializerFailing);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs the record's attempts; when they fail and the routing says so (the last retry topic), waits and runs them
+    /// again in place, then lets the failure go to the failure policy.
+    /// </summary>
+    private async ValueTask<bool> RunAttemptsUntilDoneAsync(AttemptRun run, ConsumeResult<byte[]?, byte[]?> record, CancellationToken token)
+    {
+        var retriedInPlace = 0;
+        while (true)
+        {
+            try
+            {
+                return await RunAttemptsAsync(run, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!token.IsCancellationRequested && _routing?.RetryInPlaceAfter(record, e, retriedInPlace) is { } pause)
+            {
+                retriedInPlace++;
+                Log.AttemptFailed(_context.Logger, _context.Name, run.State.TopicPartition, run.Offset, run.Lane.Attempts, e);
+                ConsumerMetrics.Retry(_context.Name, _context.GroupId, run.State.TopicPartition);
+                await Task.Delay(pause, _context.Time, token).ConfigureAwait(false);
             }
         }
     }

@@ -18,6 +18,7 @@ internal sealed class ParkedKeys
     public const string MetadataSeparator = ";p=";
 
     private const byte Version = 1;
+    private static readonly long MaxUnixMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
     private readonly object _gate = new();
     private readonly Dictionary<ulong, Entry> _keys = [];
@@ -45,6 +46,20 @@ internal sealed class ParkedKeys
     /// </summary>
     public static ulong HashOf(byte[]? key) =>
         key is null ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(key));
+
+    /// <summary>Whether the key is parked.</summary>
+    public bool IsParked(ulong hash)
+    {
+        if (Count == 0)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            return _keys.ContainsKey(hash);
+        }
+    }
 
     /// <summary>
     /// If the key is parked, counts <paramref name="offset"/> as its last record sent on and gives when the record it
@@ -191,8 +206,9 @@ internal sealed class ParkedKeys
 
         for (var i = 0UL; i < count; i++)
         {
+            // A not-before time beyond what a DateTimeOffset holds is damaged: refused, like the rest.
             if (!reader.TryBytes(8, out var hashBytes) || !reader.TryVarint(out var offset) || offset > long.MaxValue
-                || !reader.TryVarint(out var notBefore) || notBefore > long.MaxValue)
+                || !reader.TryVarint(out var notBefore) || notBefore > (ulong)MaxUnixMs)
             {
                 return false;
             }
@@ -203,5 +219,8 @@ internal sealed class ParkedKeys
         return reader.AtEnd;
     }
 
+    /// <param name="LastOffset">The offset of the last record of the key sent on from this partition.</param>
+    /// <param name="NotBeforeMs">When the record the key waits for may be handled again (Unix ms).</param>
+    /// <param name="Behind">How many records followed the key since it parked (this owner's count).</param>
     private readonly record struct Entry(long LastOffset, long NotBeforeMs, int Behind);
 }

@@ -46,6 +46,9 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
         var (state, record, error, attempts) = failed;
         var (source, level) = _levels.Locate(record.Topic);
         var transient = attempts > 0 && (_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
+
+        // From the last retry topic (after its retries in place, RetryInPlaceAfter), or for a final failure, to the
+        // dead-letter topic.
         if (!transient || level >= _levels.Count)
         {
             await _deadLetters.ApplyAsync(failed, cancellationToken).ConfigureAwait(false);
@@ -69,6 +72,7 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
             return false;
         }
 
+        // Nothing parks in the last retry topic (its failures are retried in place, then dead-lettered).
         var (source, level) = _levels.Locate(record.Topic);
         if (level >= _levels.Count || !state.Parked.TryFollow(HashOf(record), record.Offset.Value, out var notBeforeMs))
         {
@@ -77,6 +81,25 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
 
         await SendOnAsync(state, record, source, level + 1, failure: null, DateTimeOffset.FromUnixTimeMilliseconds(notBeforeMs), cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// In the last retry topic, a record that has not failed as often as there are retry topics (it followed its key
+    /// there, and failed late) is retried in place, in its key's lane, with the last backoff: sending it round the topic
+    /// again would let records of its key that arrive meanwhile overtake it. Null when it has no retries left, elsewhere,
+    /// or when its failure is final.
+    /// </summary>
+    public TimeSpan? RetryInPlaceAfter(ConsumeResult<byte[]?, byte[]?> record, Exception error, int retriedInPlace)
+    {
+        var (_, level) = _levels.Locate(record.Topic);
+        if (level < _levels.Count || error is MessageDeserializationException
+            || !(_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error)
+            || RetryHeaders.ReadCount(record.Message.Headers) + retriedInPlace >= _levels.Count)
+        {
+            return null;
+        }
+
+        return _levels.Backoffs[^1];
     }
 
     public async ValueTask HandledAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken)

@@ -44,9 +44,10 @@ public sealed class RetryTopicOptions
     public string? ParkingTopic { get; set; }
 
     /// <summary>
-    /// Gets or sets how many keys may be parked on one partition at once (they are kept in its commit metadata, next to the
-    /// records finished beyond the committed offset). A record whose key would be one more waits, unfinished, in its key's
-    /// place until a key of the partition is released; records of other keys go on.
+    /// Gets or sets how many parked keys a partition keeps in its commit metadata (next to the records finished beyond the
+    /// committed offset), so that its next owner parks them too. More keys may be parked: then the partition's commits stay
+    /// at the oldest record that parked one of the others until enough keys are released, and its next owner handles the
+    /// records from there again (and parks those keys again); the partition itself goes on.
     /// </summary>
     /// <value>The default is 32.</value>
     [OptionRange(1, 100)]

@@ -361,7 +361,7 @@ public sealed class ReliableKafkaOptionsValidatorTests
             var consumer = ValidConsumer();
             consumer.FailurePolicy = (FailurePolicy)9;
             o.Consumers["orders"] = consumer;
-        }).Should().Equal($"{Consumer}: FailurePolicy 9 is not one of DeadLetter, PausePartition, StopConsumer, Skip.");
+        }).Should().Equal($"{Consumer}: FailurePolicy 9 is not one of DeadLetter, PausePartition, StopConsumer, Skip, RetryTopic.");
     }
 
     [Fact]

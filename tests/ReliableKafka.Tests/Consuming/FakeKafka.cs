@@ -40,6 +40,9 @@ internal sealed class FakeKafka
     /// <summary>Gets or sets a rule that refuses one partition's part of a commit (the others are committed).</summary>
     public Func<OffsetCommit, ErrorCode?>? RefusePartition { get; set; }
 
+    /// <summary>Gets or sets how many reads of committed offsets fail from now on (poll thread).</summary>
+    public int FailCommittedReads { get; set; }
+
     public int ConsumeCalls;
 
     public IReadOnlyList<string> Timeline
@@ -289,8 +292,17 @@ internal sealed class FakeGroupOffsetStore(FakeKafka kafka) : IGroupOffsetStore
         }
     }
 
-    public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout) =>
-        [.. partitions.Select(p => new CommittedOffset(p, kafka.Committed(p) ?? Offset.Unset.Value, kafka.CommittedMetadata(p)))];
+    public IReadOnlyList<CommittedOffset> ReadCommitted(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<TopicPartition> partitions, TimeSpan timeout)
+    {
+        if (kafka.FailCommittedReads > 0)
+        {
+            kafka.FailCommittedReads--;
+            kafka.Record("read committed failed");
+            throw new KafkaException(new Error(ErrorCode.GroupAuthorizationFailed, "reading committed offsets failed (fake)"));
+        }
+
+        return [.. partitions.Select(p => new CommittedOffset(p, kafka.Committed(p) ?? Offset.Unset.Value, kafka.CommittedMetadata(p)))];
+    }
 }
 
 /// <summary>Builds the fake consumer with the handlers the engine configured.</summary>
@@ -349,7 +361,8 @@ internal sealed class FakeConsumer(
                         Key = kafka.KeyAt(partition, position) is { } key ? Encoding.UTF8.GetBytes(key) : null,
                         Value = Encoding.UTF8.GetBytes($"{partition.Partition.Value}:{position}"),
                         Headers = kafka.HeadersAt(partition, position),
-                        Timestamp = new Timestamp(DateTime.UnixEpoch, TimestampType.CreateTime),
+                        // Retry topics' records are held until their time, capped by their timestamp plus the backoff.
+                        Timestamp = new Timestamp(partition.Topic.Contains(RetryTopicOptions.TopicInfix, StringComparison.Ordinal) ? DateTime.UtcNow : DateTime.UnixEpoch, TimestampType.CreateTime),
                     },
                 };
             }

@@ -27,7 +27,7 @@ public sealed class ParkedKeysTests
         var parked = new ParkedKeys();
         parked.TryFollow(KeyA, 5, out _).Should().BeFalse("nothing is parked yet");
 
-        parked.TryPark(KeyA, 5, notBeforeMs: 1000, max: 10).Should().BeTrue();
+        parked.Park(KeyA, 5, notBeforeMs: 1000).Should().BeTrue();
         parked.TryFollow(KeyA, 6, out var notBefore).Should().BeTrue();
         notBefore.Should().Be(1000, "a follower goes with the time of the record it follows");
         parked.TryFollow(KeyB, 7, out _).Should().BeFalse("other keys are not parked");
@@ -37,33 +37,56 @@ public sealed class ParkedKeysTests
         parked.Release(KeyA, 6).Should().BeFalse();
         parked.Count.Should().Be(1);
         parked.Behind.Should().Be(2);
-        parked.Release(KeyA, 8).Should().BeTrue();
+        parked.Release(KeyA, 8).Should().BeTrue("the last record sent on is done");
         parked.Count.Should().Be(0);
         parked.TryFollow(KeyA, 9, out _).Should().BeFalse("a released key is handled in place again");
     }
 
     [Fact]
-    public void TryPark_RefusesANewKeyBeyondTheBoundButNotAParkedOne()
+    public void Release_ByARecordBeyondTheLastOneSentOn_ReleasesTheKey()
     {
+        // A release written for a record that a previous owner sent on beyond what this owner restored: every record of
+        // the key before it went through the retry topics ahead of it, so it is done too.
         var parked = new ParkedKeys();
-        parked.TryPark(KeyA, 1, 0, max: 1).Should().BeTrue();
-        parked.TryPark(KeyB, 2, 0, max: 1).Should().BeFalse();
-        parked.TryPark(KeyA, 3, 0, max: 1).Should().BeTrue("a parked key needs no room");
-        parked.Snapshot().Should().Equal((KeyA, 3L));
+        parked.Restore([(KeyA, 10L, 0L)], committed: 5);
+        parked.Release(KeyA, 12).Should().BeTrue();
+    }
+
+    [Fact]
+    public void KeysBeyondTheMetadataBound_AreParkedAndPinTheCommitsAtTheOldestLeftOut()
+    {
+        var parked = new ParkedKeys { MetadataKeys = 1 };
+        parked.Park(KeyA, 10, 0).Should().BeTrue();
+        parked.PinnedAt.Should().BeNull();
+        parked.Park(KeyB, 20, 0).Should().BeFalse("it is one more than the metadata holds");
+        parked.TryFollow(KeyB, 21, out _).Should().BeTrue("it is parked all the same");
+        parked.PinnedAt.Should().Be(20, "the commits stay at the record that parked the key left out");
+        ParkedKeys.TryDecode(parked.Encode()!, out var kept).Should().BeTrue();
+        kept.Should().Equal([(KeyA, 10L, 0L)], "the oldest keys go into the metadata");
+
+        parked.Release(KeyA, 10).Should().BeTrue();
+        parked.PinnedAt.Should().BeNull("the key left out now fits");
+        ParkedKeys.TryDecode(parked.Encode()!, out kept).Should().BeTrue();
+        kept.Should().Equal((KeyB, 21L, 0L));
+        parked.MetadataKeys = 0;
+        parked.PinnedAt.Should().Be(20);
+        parked.Encode().Should().BeNull();
     }
 
     [Fact]
     public void Restore_KeepsTheHigherLastOffsetAndEncodeRoundTrips()
     {
         var parked = new ParkedKeys();
-        parked.Restore([(KeyA, 10L, 1234L), (KeyB, 3L, 0L)]);
-        parked.TryPark(KeyA, 7, 99, max: 5);
+        parked.Restore([(KeyA, 10L, 1234L), (KeyB, 3L, 0L)], committed: 2);
+        parked.Park(KeyA, 7, 99);
 
         ParkedKeys.TryDecode(parked.Encode()!, out var keys).Should().BeTrue();
         keys.Should().BeEquivalentTo([(KeyA, 10L, 1234L), (KeyB, 3L, 0L)]);
         new ParkedKeys().Encode().Should().BeNull();
         ParkedKeys.TryDecode("not base64!", out _).Should().BeFalse();
         ParkedKeys.TryDecode(Convert.ToBase64String([9, 0]), out _).Should().BeFalse("an unknown version is refused");
+        ParkedKeys.TryDecode(Convert.ToBase64String([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), out _)
+            .Should().BeFalse("a not-before time beyond DateTimeOffset is damaged");
     }
 
     [Fact]
@@ -71,18 +94,41 @@ public sealed class ParkedKeysTests
     {
         var metadata = new CommitMetadata(Context());
         var state = new PartitionState(new TopicPartition("orders", 0), OrderingMode.Key, _ => { });
-        metadata.Encode(state, 10, [12, 13]).Should().Be(OffsetGapCodec.Encode(10, [12, 13]), "without parked keys the format is unchanged");
+        metadata.Encode(state, 10, [12, 13]).Should().Be((10L, OffsetGapCodec.Encode(10, [12, 13])), "without parked keys the format is unchanged");
 
-        state.Parked.TryPark(KeyA, 11, 5000, 10);
-        var encoded = metadata.Encode(state, 10, [12, 13])!;
-        var (finished, parkedPart) = CommitMetadata.Split(encoded);
+        state.Parked.Park(KeyA, 11, 5000);
+        var (offset, encoded) = metadata.Encode(state, 10, [12, 13]);
+        offset.Should().Be(10);
+        var (finished, parkedPart) = CommitMetadata.Split(encoded!);
         finished.Should().Be(OffsetGapCodec.Encode(10, [12, 13]));
         ParkedKeys.TryDecode(parkedPart!, out var keys).Should().BeTrue();
         keys.Should().Equal((KeyA, 11L, 5000L));
 
-        var onlyParked = metadata.Encode(state, 10, [])!;
+        var onlyParked = metadata.Encode(state, 10, []).Metadata!;
         CommitMetadata.Split(onlyParked).Finished.Should().BeNull();
         CommitMetadata.Split(onlyParked).Parked.Should().NotBeNull();
+    }
+
+    [Fact]
+    public void CommitMetadata_WithMoreParkedKeysThanItHolds_CommitsAtThePinWithoutFinishedRecords()
+    {
+        var options = new ConsumerOptions { GroupId = "g" };
+        options.Topics.Add("orders");
+        options.RetryTopic.MaxParkedKeysPerPartition = 1;
+        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "localhost:9092" }, "test", options);
+        var metadata = new CommitMetadata(new EngineContext(config, options, NullLoggerFactory.Instance, TimeProvider.System));
+        var state = new PartitionState(new TopicPartition("orders", 0), OrderingMode.Key, _ => { });
+        state.Parked.Park(KeyA, 5, 0);
+        state.Parked.Park(KeyB, 8, 0);
+
+        var (offset, encoded) = metadata.Encode(state, 12, [14, 15]);
+
+        offset.Should().Be(8, "the next owner handles again from the record that parked the key left out");
+        var (finished, parkedPart) = CommitMetadata.Split(encoded!);
+        finished.Should().BeNull("records beyond the pin are handled again");
+        ParkedKeys.TryDecode(parkedPart!, out var keys).Should().BeTrue();
+        keys.Select(k => k.Hash).Should().Equal(KeyA);
+        state.BeyondGapBound(8 + OffsetGapCodec.MaxSpan).Should().BeTrue("the partition takes records no further than the gap bound beyond the pin");
     }
 
     [Fact]
@@ -92,14 +138,14 @@ public sealed class ParkedKeysTests
         var state = new PartitionState(new TopicPartition("orders", 0), OrderingMode.Key, _ => { });
         for (var k = 0; k < 100; k++)
         {
-            state.Parked.TryPark(ParkedKeys.HashOf(Encoding.UTF8.GetBytes($"key-{k}")), 1_000_000_000 + k, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 100);
+            state.Parked.Park(ParkedKeys.HashOf(Encoding.UTF8.GetBytes($"key-{k}")), 1_000_000_000 + k, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         }
 
         // Every other offset finished across the whole span: the longest finished-records encoding there is.
         var finished = Enumerable.Range(1, (int)(OffsetGapCodec.MaxSpan / 2)).Select(i => 10L + (2 * i)).ToList();
-        var encoded = metadata.Encode(state, 10, finished)!;
+        var (_, encoded) = metadata.Encode(state, 10, finished);
 
-        encoded.Length.Should().BeLessThanOrEqualTo(OffsetGapCodec.MaxLength);
+        encoded!.Length.Should().BeLessThanOrEqualTo(OffsetGapCodec.MaxLength);
         var (finishedPart, parkedPart) = CommitMetadata.Split(encoded);
         ParkedKeys.TryDecode(parkedPart!, out var keys).Should().BeTrue();
         keys.Should().HaveCount(100);
@@ -111,6 +157,7 @@ public sealed class ParkedKeysTests
     private static EngineContext Context()
     {
         var options = new ConsumerOptions { GroupId = "g" };
+        options.RetryTopic.MaxParkedKeysPerPartition = 100;
         options.Topics.Add("orders");
         var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "localhost:9092" }, "test", options);
         return new EngineContext(config, options, NullLoggerFactory.Instance, TimeProvider.System);

@@ -105,7 +105,7 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
         {
             Hold(state, HoldReasons.Gap);
             state.Refuse(record);
-            Log.GapFull(context.Logger, context.Name, record.TopicPartition, record.Offset.Value, state.Offsets.LowestUnfinished ?? 0);
+            Log.GapFull(context.Logger, context.Name, record.TopicPartition, record.Offset.Value, state.CommitFloor ?? 0);
             return null;
         }
 
@@ -153,7 +153,7 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
             // The record fetching restarts at is the first refused one (a compaction gap may lie between it and the
             // position after the last record taken): the hold ends once that record fits the bound with room to spare.
             var next = state.RefusedAt?.Offset.Value ?? state.NextPosition?.Offset.Value ?? 0;
-            if ((state.Hold & HoldReasons.Gap) != 0 && (state.Offsets.LowestUnfinished is not { } lowest || next - lowest < OffsetGapCodec.MaxSpan / 2))
+            if ((state.Hold & HoldReasons.Gap) != 0 && (state.CommitFloor is not { } lowest || next - lowest < OffsetGapCodec.MaxSpan / 2))
             {
                 state.Hold &= ~HoldReasons.Gap;
             }

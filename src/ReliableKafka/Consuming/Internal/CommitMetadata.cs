@@ -14,18 +14,29 @@ internal sealed class CommitMetadata(EngineContext context)
     private bool _limited;
 
     /// <summary>
-    /// The metadata for a watermark, the records finished beyond it and the partition's parked keys (null when there are
-    /// neither, or under AtMostOnce). The parked keys always go in (they keep order; their number is bounded), followed by
-    /// as many finished records as fit: <c>rk1:&lt;finished&gt;;p=&lt;parked keys&gt;</c>.
+    /// What to commit for a partition: its watermark with the records finished beyond it and its parked keys in the
+    /// metadata (<c>rk1:&lt;finished&gt;;p=&lt;parked keys&gt;</c>; null when there are neither, or under AtMostOnce). The
+    /// parked keys always go in, as many as the metadata holds (<see cref="ParkedKeys.MetadataKeys"/>), then as many finished
+    /// records as fit. When more keys are parked than that, the commit stays at the oldest record that parked one of the
+    /// others, without finished records: the next owner handles again from there, and parks those keys again.
     /// </summary>
-    public string? Encode(PartitionState state, long watermark, List<long> finished)
+    public (long Offset, string? Metadata) Encode(PartitionState state, long watermark, List<long> finished)
     {
         if (context.AtMostOnce)
         {
-            return null;
+            return (watermark, null);
         }
 
-        var parked = state.Parked.Encode();
+        // Each parked key takes at most 28 bytes, 38 characters of base64.
+        var parkedKeys = state.Parked;
+        parkedKeys.MetadataKeys = Math.Min(context.Options.RetryTopic.MaxParkedKeysPerPartition, Math.Max(0, (_limit - 64) / 38));
+        var parked = parkedKeys.Encode();
+        if (parkedKeys.PinnedAt is { } pin && pin < watermark)
+        {
+            watermark = pin;
+            finished = [];
+        }
+
         var room = parked is null ? _limit : _limit - parked.Length - ParkedKeys.MetadataSeparator.Length;
         string? gaps = null;
         try
@@ -40,7 +51,7 @@ internal sealed class CommitMetadata(EngineContext context)
             Log.MetadataNotWritten(context.Logger, context.Name, state.TopicPartition, e.Message);
         }
 
-        return parked is null ? gaps : (gaps ?? OffsetGapCodec.Prefix) + ParkedKeys.MetadataSeparator + parked;
+        return (watermark, parked is null ? gaps : (gaps ?? OffsetGapCodec.Prefix) + ParkedKeys.MetadataSeparator + parked);
     }
 
     /// <summary>Splits commit metadata into its finished records' part (null when none) and its parked keys' part (null when none).</summary>

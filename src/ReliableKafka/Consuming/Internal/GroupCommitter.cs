@@ -335,10 +335,10 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
                 continue;
             }
 
-            var metadata = _metadata.Encode(state, offset, finished);
-            if (state.LastCommitted != (offset, metadata))
+            var (commit, metadata) = _metadata.Encode(state, offset, finished);
+            if (state.LastCommitted != (commit, metadata))
             {
-                pending.Add((state, new OffsetCommit(state.TopicPartition, offset, null, metadata)));
+                pending.Add((state, new OffsetCommit(state.TopicPartition, commit, null, metadata)));
             }
         }
 

@@ -171,8 +171,18 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         }
     }
 
-    /// <summary>Whether a record at <paramref name="offset"/> would finish too far beyond the watermark for the metadata bound.</summary>
-    public bool BeyondGapBound(long offset) => Offsets.LowestUnfinished is { } lowest && offset - lowest >= OffsetGapCodec.MaxSpan;
+    /// <summary>
+    /// Gets the offset the partition's commits cannot pass now: its lowest unfinished record, or lower, where parked keys
+    /// left out of the commit metadata pin it (<see cref="Failures.Internal.Retry.ParkedKeys.PinnedAt"/>); null when neither.
+    /// </summary>
+    public long? CommitFloor => (Offsets.LowestUnfinished, Parked.PinnedAt) switch
+    {
+        ({ } lowest, { } pin) => Math.Min(lowest, pin),
+        (var lowest, var pin) => lowest ?? pin,
+    };
+
+    /// <summary>Whether a record at <paramref name="offset"/> would finish too far beyond the watermark (or a pinned commit) for the metadata bound.</summary>
+    public bool BeyondGapBound(long offset) => CommitFloor is { } lowest && offset - lowest >= OffsetGapCodec.MaxSpan;
 
     /// <summary>Counts records of this partition that finished or were dropped.</summary>
     public void Release(int records) => Interlocked.Add(ref _buffered, -records);
@@ -307,4 +317,7 @@ internal enum HoldReasons
 
     /// <summary>Its next record is not due yet (<see cref="IRecordGate"/>); released at <see cref="PartitionState.DueAt"/>.</summary>
     NotDue = 8,
+
+    /// <summary>Its committed metadata (which keys are parked) could not be read yet; it is read again about every second.</summary>
+    Unread = 16,
 }

@@ -101,6 +101,7 @@ internal sealed class PollLoop(
     private void Poll(IConsumer<byte[]?, byte[]?> consumer)
     {
         pauses.TakeFailures();
+        rebalancer.RetryUnread(consumer);
         admission.ReleaseHolds();
         admission.UpdateBackpressure();
         pauses.Reconcile(consumer);

@@ -27,6 +27,13 @@ internal sealed class Rebalancer(
     // How long reading the previous owner's commit metadata may take when partitions are assigned.
     private static readonly TimeSpan CommittedReadTimeout = TimeSpan.FromSeconds(10);
 
+    // How often the metadata of partitions held for it (HoldReasons.Unread) is read again.
+    private static readonly TimeSpan UnreadRetryInterval = TimeSpan.FromSeconds(1);
+
+    // Partitions whose committed metadata could not be read when they were assigned, while keys park (poll thread).
+    private readonly List<PartitionState> _unread = [];
+    private long _lastUnreadTry;
+
     public void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
     {
         Log.PartitionsAssigned(context.Logger, context.Name, assigned);
@@ -36,6 +43,7 @@ internal sealed class Rebalancer(
             // pause is reset), so a partition this member paused before it was revoked or lost comes back paused. Its
             // pause state is unknown here (PausedInClient null): the next reconciliation pauses or resumes it explicitly.
             var state = new PartitionState(partition, context.Options.OrderingMode, runLane) { LastFetched = context.Time.GetTimestamp() };
+            state.Parked.MetadataKeys = context.Options.RetryTopic.MaxParkedKeysPerPartition;
             if (lifecycle.Stopping)
             {
                 // Assigned during a graceful stop: nothing of it is handled.
@@ -57,7 +65,7 @@ internal sealed class Rebalancer(
             // Before any record is dispatched: keys whose release was read already are released at once.
             foreach (var partition in assigned)
             {
-                if (partitions.Find(partition) is { } state)
+                if (partitions.Find(partition) is { } state && (state.Hold & HoldReasons.Unread) == 0)
                 {
                     parking.Track(partition, state.Parked);
                 }
@@ -128,57 +136,118 @@ internal sealed class Rebalancer(
         catch (KafkaException e)
         {
             Log.CommittedReadFailed(context.Logger, context.Name, assigned, e.Error);
+            if (context.Parking is not null)
+            {
+                // Keys parked by the previous owner are in that metadata: handling a record before it is read could let it
+                // overtake the records of its key in the retry topics. The partitions wait, and it is read again.
+                foreach (var state in assigned.Select(partitions.Find).OfType<PartitionState>())
+                {
+                    state.Hold |= HoldReasons.Unread;
+                    _unread.Add(state);
+                }
+
+                _lastUnreadTry = context.Time.GetTimestamp();
+                pauses.Request();
+            }
+
             return;
         }
 
         foreach (var entry in committed)
         {
-            if (partitions.Find(entry.Partition) is not { } state)
+            if (partitions.Find(entry.Partition) is { } state)
             {
-                continue;
+                Resume(state, entry);
             }
+        }
+    }
 
-            state.StartOffset = entry.Offset >= 0 ? entry.Offset : null;
-            state.StartKnown = true;
-            if (entry.Metadata is null)
-            {
-                continue;
-            }
+    /// <summary>
+    /// Reads again, about every second, the committed metadata of partitions whose read failed at assignment (only when
+    /// keys park); each then takes records. Poll thread.
+    /// </summary>
+    public void RetryUnread(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (_unread.Count == 0 || context.Time.GetElapsedTime(_lastUnreadTry) < UnreadRetryInterval)
+        {
+            return;
+        }
 
-            var (finishedPart, parkedPart) = CommitMetadata.Split(entry.Metadata);
-            if (parkedPart is not null && context.Parking is not null)
-            {
-                // The previous owner's parked keys park here too (whatever the committed offset: they are about records
-                // that went to retry topics, however far the offset moved since), until their releases are read.
-                if (Failures.Internal.Retry.ParkedKeys.TryDecode(parkedPart, out var keys))
-                {
-                    state.Parked.Restore(keys);
-                    Log.ParkedKeysRestored(context.Logger, context.Name, entry.Partition, keys.Count);
-                }
-                else
-                {
-                    Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, "its parked keys are unreadable (their later records are handled at once)");
-                }
-            }
+        _unread.RemoveAll(state => !partitions.IsCurrent(state));
+        _lastUnreadTry = context.Time.GetTimestamp();
+        if (_unread.Count == 0)
+        {
+            return;
+        }
 
-            if (finishedPart is null)
-            {
-                continue;
-            }
+        IReadOnlyList<CommittedOffset> committed;
+        try
+        {
+            committed = offsetStore.ReadCommitted(consumer, [.. _unread.Select(s => s.TopicPartition)], CommittedReadTimeout);
+        }
+        catch (KafkaException e)
+        {
+            Log.CommittedReadFailed(context.Logger, context.Name, [.. _unread.Select(s => s.TopicPartition)], e.Error);
+            return;
+        }
 
-            if (!OffsetGapCodec.TryDecode(finishedPart, out var watermark, out var finished, out var error))
+        foreach (var entry in committed)
+        {
+            if (_unread.Find(s => s.TopicPartition == entry.Partition) is { } state)
             {
-                Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, error ?? "unreadable");
+                Resume(state, entry);
+                context.Parking?.Track(state.TopicPartition, state.Parked);
+                state.Hold &= ~HoldReasons.Unread;
+                _unread.Remove(state);
             }
-            else if (watermark != entry.Offset)
+        }
+
+        pauses.Request();
+    }
+
+    /// <summary>Takes over what the previous owner committed for a partition: where it starts, its parked keys, the records it finished beyond.</summary>
+    private void Resume(PartitionState state, CommittedOffset entry)
+    {
+        state.StartOffset = entry.Offset >= 0 ? entry.Offset : null;
+        state.StartKnown = true;
+        if (entry.Metadata is null)
+        {
+            return;
+        }
+
+        var (finishedPart, parkedPart) = CommitMetadata.Split(entry.Metadata);
+        if (parkedPart is not null && context.Parking is not null)
+        {
+            // The previous owner's parked keys park here too (whatever the committed offset: they are about records
+            // that went to retry topics, however far the offset moved since), until their releases are read.
+            if (Failures.Internal.Retry.ParkedKeys.TryDecode(parkedPart, out var keys))
             {
-                Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, $"it describes offset {watermark}, the committed offset is {entry.Offset}");
+                state.Parked.Restore(keys, entry.Offset);
+                Log.ParkedKeysRestored(context.Logger, context.Name, entry.Partition, keys.Count);
             }
             else
             {
-                state.SkipFinished(finished);
-                Log.ResumingPastFinished(context.Logger, context.Name, entry.Partition, entry.Offset, finished.Length);
+                Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, "its parked keys are unreadable (their later records are handled at once)");
             }
+        }
+
+        if (finishedPart is null)
+        {
+            return;
+        }
+
+        if (!OffsetGapCodec.TryDecode(finishedPart, out var watermark, out var finished, out var error))
+        {
+            Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, error ?? "unreadable");
+        }
+        else if (watermark != entry.Offset)
+        {
+            Log.MetadataIgnored(context.Logger, context.Name, entry.Partition, $"it describes offset {watermark}, the committed offset is {entry.Offset}");
+        }
+        else
+        {
+            state.SkipFinished(finished);
+            Log.ResumingPastFinished(context.Logger, context.Name, entry.Partition, entry.Offset, finished.Length);
         }
     }
 

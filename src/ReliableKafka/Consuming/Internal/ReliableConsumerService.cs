@@ -95,6 +95,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
         var parking = retryLevels is not null && deadLetters is not null && consumerOptions.RetryTopic.KeyOrder == KeyOrderOnFailure.Park && consumerOptions.OrderingMode != OrderingMode.None
             ? new ParkingLog(
                 consumerOptions.RetryTopic.ParkingTopicFor(consumerOptions.GroupId!),
+                consumerOptions.GroupId!,
                 ReaderSettings.From(config, "parking", "reliablekafka-parking", partitionEof: false, readEverything: true),
                 settings => clients.CreateConsumer(settings, KafkaClientRole.ParkingReader, Name, config.Cluster),
                 deadLetters,

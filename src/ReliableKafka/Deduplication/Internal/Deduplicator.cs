@@ -80,10 +80,11 @@ internal sealed class Deduplicator
 
     /// <summary>
     /// The key that guards the dead-letter write of this copy of a record: its <see cref="DeliveryOf">delivery</see>
+    /// (a retry topic's copy: its source record's, so that copies sent twice after a crash are dead-lettered once)
     /// with a suffix, not its message id. A copy redelivered after a crash has the same delivery, so it is not written
     /// twice; a redriven (or resent) copy that fails again is another delivery, so it is dead-lettered again.
     /// </summary>
-    public DeduplicationKey DeadLetterKeyOf(ConsumeResult<byte[]?, byte[]?> record) => new(_scope, DeliveryOf(record) + "#dead-letter");
+    public DeduplicationKey DeadLetterKeyOf(ConsumeResult<byte[]?, byte[]?> record) => new(_scope, (_levels?.OriginOf(record).Delivery ?? DeliveryOf(record)) + "#dead-letter");
 
     /// <summary>
     /// Identifies one record of the log: <c>topic/partition@offset/timestamp</c> (the record's timestamp in Unix

@@ -196,8 +196,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 2057, Level = LogLevel.Warning, Message = "Consumer {Consumer}: sending {Topic} [{Partition}] @{Offset} to the retry topic {RetryTopic} failed ({Reason}); the record stays unfinished and the write is tried again in {PauseMs} ms")]
     private static partial void RetrySendFailedCore(ILogger logger, string consumer, string topic, int partition, long offset, string retryTopic, long pauseMs, string reason);
 
-    [LoggerMessage(EventId = 2058, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] has {Max} keys parked (RetryTopic:MaxParkedKeysPerPartition); the record @{Offset} waits, unfinished, until one is released")]
-    private static partial void ParkedKeysFullCore(ILogger logger, string consumer, string topic, int partition, int max, long offset);
+    [LoggerMessage(EventId = 2058, Level = LogLevel.Warning, Message = "Consumer {Consumer}: {Topic} [{Partition}] has more keys parked than its commit metadata holds ({Max}, RetryTopic:MaxParkedKeysPerPartition); its commits stay at @{Offset} until enough keys are released, so a crash or a rebalance meanwhile makes its next owner handle the records from there again")]
+    private static partial void ParkedKeysBeyondMetadataCore(ILogger logger, string consumer, string topic, int partition, int max, long offset);
 
     [LoggerMessage(EventId = 2059, Level = LogLevel.Information, Message = "Consumer {Consumer}: {Topic} [{Partition}] @{Offset} failed ({ExceptionType}: {Reason}) and goes to the retry topic {RetryTopic}, to be handled again from {NotBefore:O}")]
     private static partial void RetryScheduledCore(ILogger logger, string consumer, string topic, int partition, long offset, string exceptionType, string reason, string retryTopic, DateTimeOffset notBefore);
@@ -223,8 +223,8 @@ internal static partial class Log
     public static void RetrySendFailed(ILogger logger, string consumer, TopicPartitionOffset record, string retryTopic, long pauseMs, string reason) =>
         RetrySendFailedCore(logger, consumer, record.Topic, record.Partition.Value, record.Offset.Value, retryTopic, pauseMs, reason);
 
-    public static void ParkedKeysFull(ILogger logger, string consumer, TopicPartitionOffset record, int max) =>
-        ParkedKeysFullCore(logger, consumer, record.Topic, record.Partition.Value, max, record.Offset.Value);
+    public static void ParkedKeysBeyondMetadata(ILogger logger, string consumer, TopicPartitionOffset record, int max) =>
+        ParkedKeysBeyondMetadataCore(logger, consumer, record.Topic, record.Partition.Value, max, record.Offset.Value);
 
     public static void RetryScheduled(ILogger logger, string consumer, TopicPartitionOffset record, Exception error, string retryTopic, DateTimeOffset notBefore)
     {

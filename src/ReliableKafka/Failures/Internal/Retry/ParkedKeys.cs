@@ -23,6 +23,8 @@ internal sealed class ParkedKeys
     private readonly object _gate = new();
     private readonly Dictionary<ulong, Entry> _keys = [];
     private int _count;
+    private int _metadataKeys = int.MaxValue;
+    private long _pinnedAt = -1;
 
     /// <summary>Gets how many keys are parked.</summary>
     public int Count => Volatile.Read(ref _count);
@@ -86,8 +88,13 @@ internal sealed class ParkedKeys
         }
     }
 
-    /// <summary>Parks a key for a record sent to a retry topic; false when <paramref name="max"/> keys are parked already.</summary>
-    public bool TryPark(ulong hash, long offset, long notBeforeMs, int max)
+    /// <summary>
+    /// Parks a key for a record sent to a retry topic (at <paramref name="offset"/>); a key parked already keeps its time and
+    /// its place. Returns false when the key is new and is one more than the commit metadata holds
+    /// (<see cref="MetadataKeys"/>): it is parked all the same, and the partition's commits stay at or below it
+    /// (<see cref="PinnedAt"/>) until enough keys are released.
+    /// </summary>
+    public bool Park(ulong hash, long offset, long notBeforeMs)
     {
         lock (_gate)
         {
@@ -97,18 +104,17 @@ internal sealed class ParkedKeys
                 return true;
             }
 
-            if (_keys.Count >= max)
-            {
-                return false;
-            }
-
-            _keys[hash] = new Entry(offset, notBeforeMs, 0);
-            _count = _keys.Count;
-            return true;
+            _keys[hash] = new Entry(offset, notBeforeMs, 0, PinAt: offset);
+            Changed();
+            return _keys.Count <= _metadataKeys;
         }
     }
 
-    /// <summary>Releases the key if <paramref name="offset"/> is its last record sent on (a later one keeps it parked); returns whether it did.</summary>
+    /// <summary>
+    /// Releases the key if <paramref name="offset"/> is at or beyond its last record sent on (a later one keeps it parked):
+    /// the records of a key leave a partition, and go through the retry topics, in offset order, so once that record is
+    /// handled or dead-lettered, all before it are. Returns whether it did.
+    /// </summary>
     public bool Release(ulong hash, long offset)
     {
         if (Count == 0)
@@ -118,13 +124,13 @@ internal sealed class ParkedKeys
 
         lock (_gate)
         {
-            if (!_keys.TryGetValue(hash, out var entry) || entry.LastOffset != offset)
+            if (!_keys.TryGetValue(hash, out var entry) || entry.LastOffset > offset)
             {
                 return false;
             }
 
             _keys.Remove(hash);
-            _count = _keys.Count;
+            Changed();
             return true;
         }
     }
@@ -138,8 +144,11 @@ internal sealed class ParkedKeys
         }
     }
 
-    /// <summary>Parks the keys read from a previous owner's commit metadata.</summary>
-    public void Restore(IEnumerable<(ulong Hash, long LastOffset, long NotBeforeMs)> keys)
+    /// <summary>
+    /// Parks the keys read from a previous owner's commit metadata, which was committed with <paramref name="committed"/>
+    /// (were they ever left out of this owner's metadata, its commits would stay there).
+    /// </summary>
+    public void Restore(IEnumerable<(ulong Hash, long LastOffset, long NotBeforeMs)> keys, long committed)
     {
         lock (_gate)
         {
@@ -147,14 +156,44 @@ internal sealed class ParkedKeys
             {
                 _keys[hash] = _keys.TryGetValue(hash, out var entry)
                     ? entry with { LastOffset = Math.Max(entry.LastOffset, offset) }
-                    : new Entry(offset, notBefore, 0);
+                    : new Entry(offset, notBefore, 0, PinAt: committed);
             }
 
-            _count = _keys.Count;
+            Changed();
         }
     }
 
-    /// <summary>Encodes the parked keys for the commit metadata (base64 of: version, count, then hash, last offset and not-before time per key); null when none.</summary>
+    /// <summary>
+    /// Gets or sets how many parked keys the commit metadata holds (<see cref="RetryTopicOptions.MaxParkedKeysPerPartition"/>,
+    /// less when the brokers refused longer metadata): the oldest ones. Any thread.
+    /// </summary>
+    public int MetadataKeys
+    {
+        get => Volatile.Read(ref _metadataKeys);
+        set
+        {
+            lock (_gate)
+            {
+                if (_metadataKeys != value)
+                {
+                    _metadataKeys = value;
+                    Changed();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gets the offset the partition's commits may not pass while more keys are parked than its commit metadata holds
+    /// (the offset of the oldest record that parked one of the keys left out), or null. A commit there makes the next owner
+    /// handle those records again, so that it parks those keys again.
+    /// </summary>
+    public long? PinnedAt => Volatile.Read(ref _pinnedAt) is var pin and >= 0 ? pin : null;
+
+    /// <summary>
+    /// Encodes the <see cref="MetadataKeys"/> oldest parked keys for the commit metadata (base64 of: version, count, then
+    /// hash, last offset and not-before time per key); null when none. The others pin the commits (<see cref="PinnedAt"/>).
+    /// </summary>
     public string? Encode()
     {
         if (Count == 0)
@@ -170,9 +209,15 @@ internal sealed class ParkedKeys
                 return null;
             }
 
+            var kept = Oldest().Take(_metadataKeys).ToList();
+            if (kept.Count == 0)
+            {
+                return null;
+            }
+
             writer.Write([Version]);
-            OffsetGapCodec.WriteVarint(writer, (ulong)_keys.Count);
-            foreach (var (hash, entry) in _keys.OrderBy(k => k.Key))
+            OffsetGapCodec.WriteVarint(writer, (ulong)kept.Count);
+            foreach (var (hash, entry) in kept)
             {
                 BinaryPrimitives.WriteUInt64LittleEndian(writer.GetSpan(8), hash);
                 writer.Advance(8);
@@ -219,8 +264,20 @@ internal sealed class ParkedKeys
         return reader.AtEnd;
     }
 
+    /// <summary>The parked keys, oldest first (by the record that parked them, then by hash for a stable order). Under the lock.</summary>
+    private IEnumerable<KeyValuePair<ulong, Entry>> Oldest() => _keys.OrderBy(k => k.Value.PinAt).ThenBy(k => k.Key);
+
+    /// <summary>Updates the count and the pin after a change. Under the lock.</summary>
+    private void Changed()
+    {
+        _count = _keys.Count;
+        var pin = _keys.Count <= _metadataKeys ? -1 : Oldest().Skip(_metadataKeys).Min(k => k.Value.PinAt);
+        Volatile.Write(ref _pinnedAt, pin);
+    }
+
     /// <param name="LastOffset">The offset of the last record of the key sent on from this partition.</param>
     /// <param name="NotBeforeMs">When the record the key waits for may be handled again (Unix ms).</param>
     /// <param name="Behind">How many records followed the key since it parked (this owner's count).</param>
-    private readonly record struct Entry(long LastOffset, long NotBeforeMs, int Behind);
+    /// <param name="PinAt">Where the partition's commits stay while the key is left out of the commit metadata: the record that parked it.</param>
+    private readonly record struct Entry(long LastOffset, long NotBeforeMs, int Behind, long PinAt);
 }

@@ -10,9 +10,11 @@ namespace ReliableKafka.Failures.Internal.Retry;
 /// <summary>
 /// The parking topic of a consumer group (<see cref="RetryTopicOptions.ParkingTopic"/>, compacted): a record that held a
 /// key parked (<see cref="ReliableKafkaHeaders.RetryParkedIn"/>) tells each partition that parked it, once it was handled
-/// or dead-lettered, with a record keyed by partition and key hash whose value is its offset there. Every member reads the
-/// whole topic on a thread of its own and releases the keys of its partitions whose last record sent on is that offset
-/// (<see cref="ParkedKeys.Release"/>); what it read also releases keys a new assignment restores from commit metadata.
+/// or dead-lettered, with a record keyed by group, partition and key hash whose value is its offset there. Every member
+/// reads the whole topic on a thread of its own and releases the keys of its partitions whose last record sent on is at or
+/// before that offset (<see cref="ParkedKeys.Release"/>); the highest offset read per key also releases keys a new
+/// assignment restores from commit metadata (a release written late, by a member that was let go, is never taken for a
+/// newer one).
 /// </summary>
 internal sealed class ParkingLog : IDisposable
 {
@@ -22,6 +24,7 @@ internal sealed class ParkingLog : IDisposable
     private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(30);
 
     private readonly string _topic;
+    private readonly string _keyPrefix;
     private readonly IEnumerable<KeyValuePair<string, string>> _readerSettings;
     private readonly Func<IEnumerable<KeyValuePair<string, string>>, IConsumer<byte[]?, byte[]?>> _createReader;
     private readonly IDeadLetterWriter _writer;
@@ -30,7 +33,7 @@ internal sealed class ParkingLog : IDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
 
-    // What was read: the last offset released per parking key (partition and key hash); any thread.
+    // What was read: the highest offset released per parking key (partition and key hash); any thread.
     private readonly ConcurrentDictionary<string, long> _released = new(StringComparer.Ordinal);
 
     // The parked keys of this member's partitions (the current assignment of each).
@@ -43,6 +46,7 @@ internal sealed class ParkingLog : IDisposable
 
     public ParkingLog(
         string topic,
+        string groupId,
         IEnumerable<KeyValuePair<string, string>> readerSettings,
         Func<IEnumerable<KeyValuePair<string, string>>, IConsumer<byte[]?, byte[]?>> createReader,
         IDeadLetterWriter writer,
@@ -51,6 +55,7 @@ internal sealed class ParkingLog : IDisposable
         TimeProvider time)
     {
         _topic = topic;
+        _keyPrefix = groupId + "/";
         _readerSettings = readerSettings;
         _createReader = createReader;
         _writer = writer;
@@ -77,9 +82,9 @@ internal sealed class ParkingLog : IDisposable
     /// <summary>Gets how many records wait for their release to be written (the parking topic cannot be written to).</summary>
     public int ReleasesFailing => Volatile.Read(ref _releasesFailing);
 
-    /// <summary>The parking key of a key parked on a partition: <c>topic:partition:hash</c> (hash in hexadecimal).</summary>
-    public static string KeyOf(TopicPartition partition, ulong hash) =>
-        string.Create(CultureInfo.InvariantCulture, $"{partition.Topic}:{partition.Partition.Value}:{hash:x16}");
+    /// <summary>The parking key of a key parked on a partition: <c>group/topic:partition:hash</c> (hash in hexadecimal).</summary>
+    public string KeyOf(TopicPartition partition, ulong hash) =>
+        string.Create(CultureInfo.InvariantCulture, $"{_keyPrefix}{partition.Topic}:{partition.Partition.Value}:{hash:x16}");
 
     /// <summary>Starts reading the topic.</summary>
     public void Start()
@@ -103,7 +108,7 @@ internal sealed class ParkingLog : IDisposable
         _partitions[partition] = parked;
         foreach (var (hash, last) in parked.Snapshot())
         {
-            if (_released.TryGetValue(KeyOf(partition, hash), out var released) && released == last)
+            if (_released.TryGetValue(KeyOf(partition, hash), out var released) && released >= last)
             {
                 parked.Release(hash, last);
             }
@@ -261,12 +266,14 @@ internal sealed class ParkingLog : IDisposable
     private void Apply(byte[] key, byte[] value)
     {
         var text = Encoding.UTF8.GetString(key);
-        if (!long.TryParse(Encoding.UTF8.GetString(value), NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+        if (!text.StartsWith(_keyPrefix, StringComparison.Ordinal)
+            || !long.TryParse(Encoding.UTF8.GetString(value), NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
         {
-            return;
+            return; // another group's (a shared parking topic), or not a release
         }
 
-        _released[text] = offset;
+        _released.AddOrUpdate(text, offset, (_, known) => Math.Max(known, offset));
+        text = text[_keyPrefix.Length..];
         var hashAt = text.LastIndexOf(':');
         var partitionAt = hashAt > 0 ? text.LastIndexOf(':', hashAt - 1) : -1;
         if (partitionAt > 0

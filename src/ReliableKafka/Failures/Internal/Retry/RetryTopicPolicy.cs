@@ -16,7 +16,6 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
 {
     private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan RoomPause = TimeSpan.FromMilliseconds(250);
 
     private readonly EngineContext _context;
     private readonly RetryLevels _levels;
@@ -121,8 +120,8 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
 
     /// <summary>
     /// Sends the record to retry level <paramref name="level"/> of its source and finishes it once acknowledged, trying
-    /// again with growing pauses. A failed record (<paramref name="failure"/> set) parks its key first, waiting for room;
-    /// a follower goes with the time of the record it follows (<paramref name="follow"/>).
+    /// again with growing pauses. A failed record (<paramref name="failure"/> set) parks its key first; a follower goes
+    /// with the time of the record it follows (<paramref name="follow"/>).
     /// </summary>
     private async Task SendOnAsync(
         PartitionState state, ConsumeResult<byte[]?, byte[]?> record, string source, int level, Exception? failure, DateTimeOffset? follow, CancellationToken token)
@@ -132,21 +131,9 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
         var hash = HashOf(record);
         var backoff = _levels.Backoffs[level - 1];
         var notBefore = follow ?? time.GetUtcNow() + backoff;
-        if (Parking is not null && follow is null)
+        if (Parking is not null && follow is null && !state.Parked.Park(hash, offset, notBefore.ToUnixTimeMilliseconds()))
         {
-            var max = _context.Options.RetryTopic.MaxParkedKeysPerPartition;
-            var logged = false;
-            while (!state.Parked.TryPark(hash, offset, notBefore.ToUnixTimeMilliseconds(), max))
-            {
-                if (!logged)
-                {
-                    logged = true;
-                    Log.ParkedKeysFull(_context.Logger, _context.Name, record.TopicPartitionOffset, max);
-                }
-
-                await Task.Delay(RoomPause, time, token).ConfigureAwait(false);
-                notBefore = time.GetUtcNow() + backoff;
-            }
+            Log.ParkedKeysBeyondMetadata(_context.Logger, _context.Name, new TopicPartitionOffset(record.TopicPartition, state.Parked.PinnedAt ?? offset), state.Parked.MetadataKeys);
         }
 
         var places = _levels.IsRetryTopic(record.Topic) ? RetryHeaders.ReadParkedIn(record.Message.Headers) : new List<ParkedPlace>();

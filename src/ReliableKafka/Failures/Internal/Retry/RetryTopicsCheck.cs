@@ -79,7 +79,10 @@ internal static class RetryTopicsCheck
             Name = topic,
             NumPartitions = topic == parking ? ParkingPartitions : existing.GetValueOrDefault(levels.Locate(topic).Source, 1),
             ReplicationFactor = (short)options.RetryTopic.ReplicationFactor,
-            Configs = topic == parking ? new Dictionary<string, string> { ["cleanup.policy"] = "compact" } : null,
+            // A record waits up to its backoff in a retry topic; retention much longer than that (a consumer outage).
+            Configs = topic == parking
+                ? new Dictionary<string, string> { ["cleanup.policy"] = "compact" }
+                : new Dictionary<string, string> { ["retention.ms"] = Milliseconds(levels.Backoffs[levels.Locate(topic).Level - 1] + Delay.Internal.DelayTiers.RetentionMargin) },
         }).ToList();
         try
         {
@@ -100,4 +103,6 @@ internal static class RetryTopicsCheck
 
         Log.RetryTopicsCreated(logger, consumer, names);
     }
+
+    private static string Milliseconds(TimeSpan value) => ((long)value.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

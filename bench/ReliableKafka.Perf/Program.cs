@@ -134,11 +134,41 @@ delayCommand.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
+var retryRecords = new Option<int>("--num-records") { Description = "Records per run.", DefaultValueFactory = _ => 20_000 };
+var retryKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 1000 };
+var retryPartitions = new Option<int>("--partitions") { Description = "Partitions of the topic and of its retry topic.", DefaultValueFactory = _ => 8 };
+var retryWork = new Option<int>("--work-ms") { Description = "Milliseconds of async work (Task.Delay) per attempt.", DefaultValueFactory = _ => 2 };
+var retryFailing = new Option<int>("--failing-per-mille") { Description = "Records per thousand whose first attempt fails.", DefaultValueFactory = _ => 10 };
+var retryBackoff = new Option<int>("--backoff-ms") { Description = "The backoff before a failed record is tried again (in place, or through the retry topic).", DefaultValueFactory = _ => 10_000 };
+var retryConcurrency = new Option<int>("--max-concurrency") { Description = "MaxConcurrency.", DefaultValueFactory = _ => 64 };
+var retryCommand = new Command("retry", "Records that fail once: in-place retries against retry topics with the same backoff, in Key and Partition ordering.")
+{
+    retryRecords, retryKeys, retryPartitions, retryWork, retryFailing, retryBackoff, retryConcurrency, bootstrapServers, json,
+};
+retryCommand.SetAction(async (parse, _) =>
+{
+    var settings = new RetrySettings(
+        parse.GetValue(retryRecords), Math.Max(1, parse.GetValue(retryKeys)), parse.GetValue(retryPartitions), TimeSpan.FromMilliseconds(parse.GetValue(retryWork)),
+        parse.GetValue(retryFailing), TimeSpan.FromMilliseconds(parse.GetValue(retryBackoff)), parse.GetValue(retryConcurrency));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"retry: {settings.Records} records over {settings.Keys} keys and {settings.Partitions} partitions, {settings.Work.TotalMilliseconds:0} ms of work each, {settings.FailingPerMille / 10.0:0.#}% failing once, backoff {settings.Backoff.TotalMilliseconds:0} ms"));
+    var runs = await RetryBenchmark.RunAsync(cluster, settings);
+    foreach (var run in runs)
+    {
+        var basis = runs.FirstOrDefault(r => r.Ordering == run.Ordering && r.Policy == "in-place");
+        report.Add(run.Line(run.Policy == "in-place" ? null : basis?.RecordsPerSecond), run);
+    }
+
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
 var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
 var root = new RootCommand(
     "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
 {
-    produce, consume, engine, dedup, delayCommand, bootstrapServers, suiteRounds, json,
+    produce, consume, engine, dedup, delayCommand, retryCommand, bootstrapServers, suiteRounds, json,
 };
 root.SetAction(async (parse, _) =>
 {

@@ -5,13 +5,13 @@ namespace ReliableKafka;
 
 /// <summary>
 /// The retry topics of a consumer whose <see cref="ConsumerOptions.FailurePolicy"/> is <see cref="FailurePolicy.RetryTopic"/>
-/// (<c>ReliableKafka:Consumers:&lt;name&gt;:RetryTopic</c>). Each backoff has a topic per source topic,
-/// <c>&lt;topic&gt;.retry.&lt;backoff&gt;</c> (<c>orders.retry.10s</c>, <c>orders.retry.1m</c>), which the consumer reads too:
-/// a record waits there until its backoff has passed since it failed, then is handled again.
+/// (<c>ReliableKafka:Consumers:&lt;name&gt;:RetryTopic</c>). Each backoff has a topic per source topic and consumer group,
+/// <c>&lt;topic&gt;.retry.&lt;group&gt;.&lt;backoff&gt;</c> (<c>orders.retry.billing.10s</c>, <c>orders.retry.billing.1m</c>), which the
+/// consumer reads too: a record waits there until its backoff has passed since it failed, then is handled again.
 /// </summary>
 public sealed class RetryTopicOptions
 {
-    /// <summary>The part of a retry topic's name between its source topic and its backoff.</summary>
+    /// <summary>The part of a retry topic's name between its source topic and its consumer group.</summary>
     public const string TopicInfix = ".retry.";
 
     /// <summary>The suffix of the default parking topic: the consumer group followed by it.</summary>
@@ -69,11 +69,16 @@ public sealed class RetryTopicOptions
     /// <summary>Gets the backoffs that apply: <see cref="Backoffs"/>, or the defaults when none is set.</summary>
     internal IReadOnlyList<TimeSpan> EffectiveBackoffs => Backoffs.Count > 0 ? Backoffs : DefaultBackoffs;
 
-    /// <summary>Gets the retry topic of a source topic for a backoff: <c>&lt;topic&gt;.retry.&lt;backoff&gt;</c>.</summary>
+    /// <summary>
+    /// Gets the retry topic of a consumer group's source topic for a backoff: <c>&lt;topic&gt;.retry.&lt;group&gt;.&lt;backoff&gt;</c>
+    /// (each group has its own: another group reading the same topic retries its own failures).
+    /// </summary>
+    /// <param name="groupId">The consumer group.</param>
     /// <param name="sourceTopic">The topic the consumer subscribes to.</param>
     /// <param name="backoff">One of the <see cref="Backoffs"/>.</param>
     /// <returns>The retry topic's name.</returns>
-    public static string TopicFor(string sourceTopic, TimeSpan backoff) => sourceTopic + TopicInfix + Delay.Internal.DelayTiers.Name(backoff);
+    public static string TopicFor(string groupId, string sourceTopic, TimeSpan backoff) =>
+        string.Create(CultureInfo.InvariantCulture, $"{sourceTopic}{TopicInfix}{groupId}.{Delay.Internal.DelayTiers.Name(backoff)}");
 
     /// <summary>Gets the parking topic of a consumer group: <see cref="ParkingTopic"/>, or the group followed by <see cref="DefaultParkingTopicSuffix"/>.</summary>
     /// <param name="groupId">The consumer group.</param>

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using ReliableKafka.Consuming.Internal;
 using ReliableKafka.IntegrationTests.Infrastructure;
+using ReliableKafka.TestSupport;
 using Xunit.Abstractions;
 
 namespace ReliableKafka.IntegrationTests.Failures;
@@ -32,9 +33,13 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         var failures = 0;
         Behave(value => value == "a-2" && Interlocked.Increment(ref failures) <= 2);
         await ProduceAsync(topic, ("a", 10), ("b", 10), ("c", 10), ("d", 10));
+        using var retriedCount = new CounterProbe("reliablekafka.consumer.retried", group);
+        using var followers = new CounterProbe("reliablekafka.consumer.parked_followers", group);
+        using var parkedKeys = new GaugeProbe("reliablekafka.consumer.parked_keys", group);
         using var host = BuildHost(topic, group);
 
         await host.StartAsync();
+        await Eventually.UntilAsync(() => parkedKeys.Read() >= 1, "the gauge shows the parked key while it waits");
         await Eventually.UntilAsync(() => _succeeded.Count >= 40, "every record is handled", TimeSpan.FromSeconds(30));
         await Task.Delay(500); // nothing more comes
         await host.StopAsync();
@@ -51,13 +56,13 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         handled.Where(h => !h.Value.StartsWith("a-", StringComparison.Ordinal)).Max(h => h.At)
             .Should().BeLessThan(retried - 1000, "other keys finish while the failed record waits its backoffs (0.5 s, then 1 s)");
         failures.Should().Be(3, "it failed in its topic and in the first retry topic, and succeeded in the second");
-        var firstRetries = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.500ms", 8);
+        var firstRetries = KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, TimeSpan.FromMilliseconds(500)), 8);
         firstRetries.Select(r => r.Message.Value).Should().Equal(Enumerable.Range(2, 8).Select(i => $"a-{i}"), "a-2 went to retry, and the key's later records followed it");
         Header(firstRetries[0], ReliableKafkaHeaders.RetryCount).Should().Be("1");
         Header(firstRetries[0], ReliableKafkaHeaders.RetryFirstExceptionType).Should().Be(typeof(TimeoutException).FullName);
         Header(firstRetries[0], ReliableKafkaHeaders.RetryOriginalTopic).Should().Be(topic);
         Header(firstRetries[1], ReliableKafkaHeaders.RetryCount).Should().Be("0", "a follower did not fail");
-        var secondRetries = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.1s", 8);
+        var secondRetries = KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, TimeSpan.FromMilliseconds(1000)), 8);
         Header(secondRetries[0], ReliableKafkaHeaders.RetryCount).Should().Be("2");
         Header(secondRetries[0], ReliableKafkaHeaders.RetryFirstFailedAt).Should().Be(Header(firstRetries[0], ReliableKafkaHeaders.RetryFirstFailedAt), "the first failure's diagnostics are kept, not appended");
         secondRetries[0].Message.Headers.Count(h => h.Key == ReliableKafkaHeaders.RetryCount).Should().Be(1);
@@ -65,6 +70,8 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         await Eventually.UntilAsync(
             () => KafkaClients.Committed(_kafka.BootstrapServers, group, topic, 2).Values.Sum() == 40,
             "the source topic is committed to its end");
+        retriedCount.Total.Should().Be(2, "a-2 went to each retry topic once");
+        followers.Total.Should().Be(14, "a-3 to a-9 followed it into both retry topics");
     }
 
     [Fact]
@@ -112,8 +119,46 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         ValuesOf(_succeeded.ToList(), "a").Should().Equal("a-0", "a-1", "a-2", "a-3");
         attempts["a-2"].Should().Be(2);
         KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".dlt", 1, TimeSpan.FromSeconds(1)).Should().BeEmpty();
-        KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.1s", 4, TimeSpan.FromSeconds(2)).Select(r => r.Message.Value)
+        KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, TimeSpan.FromMilliseconds(1000)), 4, TimeSpan.FromSeconds(2)).Select(r => r.Message.Value)
             .Should().Equal("a-1", "a-2", "a-3");
+    }
+
+    [Fact]
+    public async Task RedrivenWhileItsKeyIsParked_ADeadLetteredRecordFollowsTheKeyThroughTheRetryTopics()
+    {
+        TimeSpan[] backoffs = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)];
+        var (topic, group) = CreateTopics("redrive", partitions: 1, backoffs: backoffs);
+        var poison = 1;
+        var a6Failures = 0;
+        Behave(value => (value == "a-1" && Volatile.Read(ref poison) == 1) || (value == "a-6" && Interlocked.Increment(ref a6Failures) == 1));
+        await ProduceAsync(topic, ("a", 3));
+        using var host = TestHost.BuildConsumer(output, _kafka.BootstrapServers, topic, group, _probe, o =>
+        {
+            o.FailurePolicy = FailurePolicy.RetryTopic;
+            o.Retry.MaxAttempts = 1;
+            o.RetryTopic.Backoffs.AddRange(backoffs);
+        });
+        await host.StartAsync();
+        var dead = KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".dlt", 1, TimeSpan.FromSeconds(20));
+        await Eventually.UntilAsync(() => ValuesOf(_succeeded.ToList(), "a").Count == 2, "a-2 goes on once a-1 is dead-lettered");
+
+        // The cause is fixed; meanwhile a-6 fails once, and the key parks again (1 s) when a-1 is sent back.
+        Volatile.Write(ref poison, 0);
+        await ProduceAsync(topic, ("a", 2, 6));
+        await Eventually.UntilAsync(() => Volatile.Read(ref a6Failures) == 1, "a-6 failed and parked its key");
+        var redriven = await host.Services.GetRequiredService<IDeadLetterRedriver>().RedriveAsync(new RedriveRequest { DeadLetterTopic = topic + ".dlt" });
+        await Eventually.UntilAsync(() => ValuesOf(_succeeded.ToList(), "a").Count == 5, "every record is handled", TimeSpan.FromSeconds(30));
+        await host.StopAsync();
+
+        dead.Should().ContainSingle().Which.Message.Value.Should().Be("a-1");
+        redriven.Redriven.Should().Be(1);
+        ValuesOf(_succeeded.ToList(), "a").Should().Equal(["a-0", "a-2", "a-6", "a-7", "a-1"], "the redriven record came back while its key was parked: it followed it, behind a-7");
+        var firstRetries = KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, backoffs[0]), 5);
+        var copy = firstRetries.Last();
+        copy.Message.Value.Should().Be("a-1");
+        Header(copy, ReliableKafkaHeaders.RetryCount).Should().Be("0", "a redriven record starts afresh (its earlier retry headers were removed)");
+        Header(copy, ReliableKafkaHeaders.RetryOriginalTopic).Should().Be(topic);
+        Header(copy, ReliableKafkaHeaders.RedriveCount).Should().Be("1");
     }
 
     [Fact]
@@ -146,8 +191,10 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         var firstTimes = ValuesOf(_succeeded.ToList(), "a").Distinct().ToList();
         firstTimes.Should().Equal(Enumerable.Range(0, 8).Select(i => $"a-{i}"), "first handlings keep the key's order across the crash");
         failures.Should().Be(2, "a-1 failed once, then succeeded in the retry topic");
-        KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.3s", 7).Select(r => r.Message.Value)
-            .Should().Equal(Enumerable.Range(1, 7).Select(i => $"a-{i}"), "the records that arrived after the crash followed the parked key too");
+        // The records that arrived after the crash followed the parked key, or (once its earlier records were done)
+        // waited for its release: either way none of them was handled before a-1 (checked above).
+        KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, TimeSpan.FromMilliseconds(3000)), 3).Select(r => r.Message.Value)
+            .Should().Equal("a-1", "a-2", "a-3");
     }
 
     [Fact]
@@ -189,7 +236,7 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         await host.StopAsync();
 
         ValuesOf(_succeeded.ToList(), "a").Should().Equal("a-0", "a-2", "a-3", "a-4", "a-1");
-        KafkaClients.ReadAll(_kafka.BootstrapServers, topic + ".retry.500ms", 2, TimeSpan.FromSeconds(1)).Should().ContainSingle("only the failed record goes to retry");
+        KafkaClients.ReadAll(_kafka.BootstrapServers, RetryTopicOptions.TopicFor(group, topic, TimeSpan.FromMilliseconds(500)), 2, TimeSpan.FromSeconds(1)).Should().ContainSingle("only the failed record goes to retry");
     }
 
     private static List<string> ValuesOf(List<(string Value, long At)> handled, string key) =>
@@ -223,7 +270,7 @@ public sealed class RetryTopicTests(ITestOutputHelper output) : IDisposable
         var group = TestKafka.Unique("group");
         foreach (var backoff in backoffs ?? Backoffs)
         {
-            _kafka.CreateNamedTopic(RetryTopicOptions.TopicFor(topic, backoff), partitions);
+            _kafka.CreateNamedTopic(RetryTopicOptions.TopicFor(group, topic, backoff), partitions);
         }
 
         _kafka.CreateNamedTopic(topic + ".dlt", 1);

@@ -108,15 +108,15 @@ internal sealed class FaultRun : IAsyncDisposable
         _retryBackoffs = backoffs;
         foreach (var backoff in backoffs)
         {
-            Cluster!.CreateTopic(RetryTopicOptions.TopicFor(Topic, backoff), Partitions);
+            Cluster!.CreateTopic(RetryTopicOptions.TopicFor(Group, Topic, backoff), Partitions);
         }
 
         Cluster!.CreateTopic(Group + RetryTopicOptions.DefaultParkingTopicSuffix, 3);
         World.OrderBySequence = true;
-        Note($"retry topics {string.Join(", ", backoffs.Select(b => RetryTopicOptions.TopicFor(Topic, b)))}, parking topic {Group}{RetryTopicOptions.DefaultParkingTopicSuffix}");
+        Note($"retry topics {string.Join(", ", backoffs.Select(b => RetryTopicOptions.TopicFor(Group, Topic, b)))}, parking topic {Group}{RetryTopicOptions.DefaultParkingTopicSuffix}");
     }
 
-    private IEnumerable<string> RetryTopics => (_retryBackoffs ?? []).Select(b => RetryTopicOptions.TopicFor(Topic, b));
+    private IEnumerable<string> RetryTopics => (_retryBackoffs ?? []).Select(b => RetryTopicOptions.TopicFor(Group, Topic, b));
 
     /// <summary>
     /// Runs a scenario with a deadline: one that does not finish in 4 minutes fails with its schedule so far (a

@@ -308,7 +308,7 @@ public sealed class ReliableKafkaOptionsValidatorTests
             var consumer = ValidConsumer();
             consumer.FailurePolicy = FailurePolicy.RetryTopic;
             consumer.DeliveryGuarantee = DeliveryGuarantee.AtMostOnce;
-            consumer.Topics.Add("orders.retry.10s");
+            consumer.Topics.Add("orders.retry.orders-service.10s");
             consumer.RetryTopic.Backoffs.AddRange([TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(50)]);
             consumer.RetryTopic.ParkingTopic = "orders";
             consumer.RetryTopic.MaxParkedKeysPerPartition = 0;
@@ -318,8 +318,21 @@ public sealed class ReliableKafkaOptionsValidatorTests
             $"{Consumer}: FailurePolicy RetryTopic needs AtLeastOnce or ExactlyOnce; AtMostOnce commits records before handling them and does not retry.",
             $"{Consumer}:RetryTopic: Backoffs[1] (00:00:05) must be longer than Backoffs[0] (00:00:10): list the backoffs shortest first, each once.",
             $"{Consumer}:RetryTopic: Backoffs[2] (00:00:00.0500000) must be whole milliseconds from 100 ms to 7 days.",
-            $"{Consumer}: Topics has orders.retry.10s, which is a retry topic of another of its topics; list source topics only (their retry topics are read too).",
+            $"{Consumer}: Topics has orders.retry.orders-service.10s, which is a retry topic of another of its topics; list source topics only (their retry topics are read too).",
             $"{Consumer}:RetryTopic: ParkingTopic must be a topic of its own: not empty, not one of the consumer's topics or retry topics (leave it unset for <group>.parking).");
+    }
+
+    [Fact]
+    public void Validate_RetryTopicWithAGroupIdThatCannotBePartOfATopicName_Fails()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.GroupId = "order service";
+            consumer.FailurePolicy = FailurePolicy.RetryTopic;
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal(
+            $"{Consumer}: GroupId 'order service' is part of the retry topics' names (<topic>.retry.<group>.<backoff>), so FailurePolicy RetryTopic needs it made of a-z, A-Z, 0-9, '.', '_' and '-'.");
     }
 
     [Fact]

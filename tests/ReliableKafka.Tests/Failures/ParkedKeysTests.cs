@@ -25,21 +25,39 @@ public sealed class ParkedKeysTests
     public void AParkedKey_IsFollowedByItsLaterRecordsAndReleasedOnlyByTheLastOneSentOn()
     {
         var parked = new ParkedKeys();
-        parked.TryFollow(KeyA, 5, out _).Should().BeFalse("nothing is parked yet");
+        parked.TryFollow(KeyA, 5, out _, out _).Should().Be(FollowResult.NotParked, "nothing is parked yet");
 
         parked.Park(KeyA, 5, notBeforeMs: 1000).Should().BeTrue();
-        parked.TryFollow(KeyA, 6, out var notBefore).Should().BeTrue();
+        parked.TryFollow(KeyA, 6, out var notBefore, out _).Should().Be(FollowResult.Follow);
         notBefore.Should().Be(1000, "a follower goes with the time of the record it follows");
-        parked.TryFollow(KeyB, 7, out _).Should().BeFalse("other keys are not parked");
-        parked.TryFollow(KeyA, 8, out _).Should().BeTrue();
+        parked.TryFollow(KeyB, 7, out _, out _).Should().Be(FollowResult.NotParked, "other keys are not parked");
+        parked.TryFollow(KeyA, 8, out _, out _).Should().Be(FollowResult.Follow);
 
         parked.Release(KeyA, 5).Should().BeFalse("records sent on after it still hold the key");
+        parked.TryFollow(KeyA, 9, out _, out var released).Should().Be(FollowResult.Wait, "an earlier record is done: the rest are due, so new records wait for the release");
+        released.IsCompleted.Should().BeFalse();
         parked.Release(KeyA, 6).Should().BeFalse();
         parked.Count.Should().Be(1);
         parked.Behind.Should().Be(2);
         parked.Release(KeyA, 8).Should().BeTrue("the last record sent on is done");
-        parked.Count.Should().Be(0);
-        parked.TryFollow(KeyA, 9, out _).Should().BeFalse("a released key is handled in place again");
+        released.IsCompletedSuccessfully.Should().BeTrue("the records that waited go on");
+        parked.TryFollow(KeyA, 9, out _, out _).Should().Be(FollowResult.NotParked, "a released key is handled in place again");
+    }
+
+    [Fact]
+    public void ADrainingKeyWhoseReleaseDoesNotCome_IsFollowedAgain()
+    {
+        var parked = new ParkedKeys();
+        parked.Park(KeyA, 5, 0);
+        parked.TryFollow(KeyA, 6, out _, out _);
+        parked.Release(KeyA, 5);
+        parked.TryFollow(KeyA, 7, out _, out _).Should().Be(FollowResult.Wait);
+
+        parked.StopDraining(KeyA);
+
+        parked.TryFollow(KeyA, 7, out _, out _).Should().Be(FollowResult.Follow);
+        parked.Release(KeyA, 6).Should().BeFalse("7 followed after all");
+        parked.Release(KeyA, 7).Should().BeTrue();
     }
 
     [Fact]
@@ -59,18 +77,21 @@ public sealed class ParkedKeysTests
         parked.Park(KeyA, 10, 0).Should().BeTrue();
         parked.PinnedAt.Should().BeNull();
         parked.Park(KeyB, 20, 0).Should().BeFalse("it is one more than the metadata holds");
-        parked.TryFollow(KeyB, 21, out _).Should().BeTrue("it is parked all the same");
-        parked.PinnedAt.Should().Be(20, "the commits stay at the record that parked the key left out");
-        ParkedKeys.TryDecode(parked.Encode()!, out var kept).Should().BeTrue();
+        parked.TryFollow(KeyB, 21, out _, out _).Should().Be(FollowResult.Follow, "it is parked all the same");
+        var (text, pin) = parked.Encode();
+        pin.Should().Be(20, "the commits stay at the record that parked the key left out");
+        parked.PinnedAt.Should().Be(20);
+        ParkedKeys.TryDecode(text!, out var kept).Should().BeTrue();
         kept.Should().Equal([(KeyA, 10L, 0L)], "the oldest keys go into the metadata");
 
         parked.Release(KeyA, 10).Should().BeTrue();
         parked.PinnedAt.Should().BeNull("the key left out now fits");
-        ParkedKeys.TryDecode(parked.Encode()!, out kept).Should().BeTrue();
+        (text, pin) = parked.Encode();
+        pin.Should().BeNull();
+        ParkedKeys.TryDecode(text!, out kept).Should().BeTrue();
         kept.Should().Equal((KeyB, 21L, 0L));
         parked.MetadataKeys = 0;
-        parked.PinnedAt.Should().Be(20);
-        parked.Encode().Should().BeNull();
+        parked.Encode().Should().Be(((string?)null, (long?)20));
     }
 
     [Fact]
@@ -80,9 +101,9 @@ public sealed class ParkedKeysTests
         parked.Restore([(KeyA, 10L, 1234L), (KeyB, 3L, 0L)], committed: 2);
         parked.Park(KeyA, 7, 99);
 
-        ParkedKeys.TryDecode(parked.Encode()!, out var keys).Should().BeTrue();
+        ParkedKeys.TryDecode(parked.Encode().Text!, out var keys).Should().BeTrue();
         keys.Should().BeEquivalentTo([(KeyA, 10L, 1234L), (KeyB, 3L, 0L)]);
-        new ParkedKeys().Encode().Should().BeNull();
+        new ParkedKeys().Encode().Text.Should().BeNull();
         ParkedKeys.TryDecode("not base64!", out _).Should().BeFalse();
         ParkedKeys.TryDecode(Convert.ToBase64String([9, 0]), out _).Should().BeFalse("an unknown version is refused");
         ParkedKeys.TryDecode(Convert.ToBase64String([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), out _)

@@ -15,7 +15,7 @@ public sealed class RetryTopicEngineTests
 {
     private static readonly TopicPartition P0 = new("orders", 0);
     private static readonly TimeSpan Backoff = TimeSpan.FromSeconds(1);
-    private static readonly TopicPartition Q0 = new(RetryTopicOptions.TopicFor("orders", Backoff), 0);
+    private static readonly TopicPartition Q0 = new(RetryTopicOptions.TopicFor("g", "orders", Backoff), 0);
 
     [Theory]
     [InlineData(2)]
@@ -98,7 +98,7 @@ public sealed class RetryTopicEngineTests
         var previous = new PartitionState(P0, OrderingMode.Key, _ => { });
         previous.Parked.Park(ParkedKeys.HashOf(Encoding.UTF8.GetBytes("k1")), 0, DateTimeOffset.UtcNow.AddMinutes(10).ToUnixTimeMilliseconds());
         kafka.AddRecords(P0, 5, key: i => i % 2 == 0 ? "k1" : "k2");
-        kafka.SetCommitted(P0, 1, "rk1:" + ParkedKeys.MetadataSeparator + previous.Parked.Encode());
+        kafka.SetCommitted(P0, 1, "rk1:" + ParkedKeys.MetadataSeparator + previous.Parked.Encode().Text);
         kafka.FailCommittedReads = 2;
         using var stop = new CancellationTokenSource();
         var run = engine.RunAsync(stop.Token);
@@ -112,6 +112,34 @@ public sealed class RetryTopicEngineTests
         kafka.Timeline.Count(t => t == "read committed failed").Should().Be(2);
         handled.Where(h => h.Topic == "orders").Select(h => h.Offset).Should().BeEquivalentTo([1L, 3L], "only k2's records are handled in place");
         writer.Sent.Where(s => s.Destination.Topic == Q0.Topic).Should().HaveCount(2, "k1's records at 2 and 4 follow its parked record");
+    }
+
+    [Fact]
+    public async Task ParkingTopicThatCannotBeRead_IsReportedAsFailingUntilItIsRead()
+    {
+        var writer = new RetryWriter(new FakeKafka());
+        var reads = 0;
+        using var parking = new ParkingLog(
+            "g.parking",
+            "g",
+            [],
+            _ =>
+            {
+                Interlocked.Increment(ref reads);
+                throw new KafkaException(new Error(ErrorCode.UnknownTopicOrPart, "no such topic (fake)"));
+            },
+            writer,
+            "test",
+            NullLogger.Instance,
+            TimeProvider.System);
+
+        parking.FailingSince.Should().BeNull("nothing was tried yet");
+        parking.Start();
+        var since = parking.FailingSince;
+        await Until(() => Volatile.Read(ref reads) >= 2, TimeSpan.FromSeconds(5));
+
+        since.Should().NotBeNull("until the topic was read once, no release can have been read");
+        parking.FailingSince.Should().Be(since, "it keeps failing from the same moment on (the health check reports it after 10 s)");
     }
 
     private static ConsumerOptions Options(int metadataKeys, TimeSpan backoff)
@@ -128,7 +156,7 @@ public sealed class RetryTopicEngineTests
     private static (ConsumerEngine Engine, RetryWriter Writer) Engine(FakeKafka kafka, ScriptedHandler handler, ConsumerOptions options)
     {
         var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-        var levels = new RetryLevels(options.Topics, options.RetryTopic.EffectiveBackoffs);
+        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var writer = new RetryWriter(kafka);
         var parking = new ParkingLog("g.parking", "g", [], _ => throw new InvalidOperationException("no parking reader in these tests"), writer, "test", NullLogger.Instance, TimeProvider.System);
         var engine = new ConsumerEngine(

@@ -189,6 +189,11 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
             errors.Add($"{path}: FailurePolicy RetryTopic needs AtLeastOnce or ExactlyOnce; AtMostOnce commits records before handling them and does not retry.");
         }
 
+        if (consumer.AutoOffsetReset != Confluent.Kafka.AutoOffsetReset.Earliest)
+        {
+            errors.Add($"{path}: FailurePolicy RetryTopic needs AutoOffsetReset Earliest (it is {consumer.AutoOffsetReset}): a retry topic's partition without a committed offset yet must be read from its start, or the records waiting in it would be skipped.");
+        }
+
         if (!Enum.IsDefined(options.KeyOrder))
         {
             errors.Add($"{retryPath}: KeyOrder {options.KeyOrder} is not one of {string.Join(", ", Enum.GetNames<KeyOrderOnFailure>())}.");
@@ -208,7 +213,14 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
             return;
         }
 
-        var retryTopics = consumer.Topics.SelectMany(t => backoffs.Select(b => RetryTopicOptions.TopicFor(t, b))).ToList();
+        // The group is part of the retry topics' names (and of the default parking topic's).
+        if (consumer.GroupId is { Length: > 0 } group && !group.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        {
+            errors.Add($"{path}: GroupId '{group}' is part of the retry topics' names (<topic>{RetryTopicOptions.TopicInfix}<group>.<backoff>), so FailurePolicy RetryTopic needs it made of a-z, A-Z, 0-9, '.', '_' and '-'.");
+            return;
+        }
+
+        var retryTopics = consumer.Topics.SelectMany(t => backoffs.Select(b => RetryTopicOptions.TopicFor(consumer.GroupId ?? string.Empty, t, b))).ToList();
         foreach (var topic in retryTopics.Where(t => t.Length > 249))
         {
             errors.Add($"{retryPath}: the retry topic {topic} is longer than Kafka's 249 characters; use a shorter topic name.");

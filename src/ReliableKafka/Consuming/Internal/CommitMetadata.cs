@@ -16,7 +16,8 @@ internal sealed class CommitMetadata(EngineContext context)
     /// <summary>
     /// What to commit for a partition: its watermark with the records finished beyond it and its parked keys in the
     /// metadata (<c>rk1:&lt;finished&gt;;p=&lt;parked keys&gt;</c>; null when there are neither, or under AtMostOnce). The
-    /// parked keys always go in, as many as the metadata holds (<see cref="ParkedKeys.MetadataKeys"/>), then as many finished
+    /// parked keys always go in, as many as the metadata holds (<see cref="ParkedKeys.MetadataKeys"/>; those restored from the
+    /// previous owner always), then as many finished
     /// records as fit. When more keys are parked than that, the commit stays at the oldest record that parked one of the
     /// others, without finished records: the next owner handles again from there, and parks those keys again.
     /// </summary>
@@ -30,8 +31,8 @@ internal sealed class CommitMetadata(EngineContext context)
         // Each parked key takes at most 28 bytes, 38 characters of base64.
         var parkedKeys = state.Parked;
         parkedKeys.MetadataKeys = Math.Min(context.Options.RetryTopic.MaxParkedKeysPerPartition, Math.Max(0, (_limit - 64) / 38));
-        var parked = parkedKeys.Encode();
-        if (parkedKeys.PinnedAt is { } pin && pin < watermark)
+        var (parked, pinnedAt) = parkedKeys.Encode();
+        if (pinnedAt is { } pin && pin < watermark)
         {
             watermark = pin;
             finished = [];

@@ -34,6 +34,7 @@ internal sealed class ConsumerEngine
     private readonly Deduplicator? _dedup;
     private readonly PollLoop _pollLoop;
     private readonly RecordPipeline _pipeline;
+    private readonly Rebalancer _rebalancer;
     private Task? _run;
 
     /// <param name="config">The consumer's librdkafka settings.</param>
@@ -82,7 +83,7 @@ internal sealed class ConsumerEngine
         var dispatcher = new Dispatcher(_context, _partitions, _admission, _pauses, committer);
         var pipeline = _pipeline = new RecordPipeline(_context, handler, deduplicator, _admission, _failurePolicy, _failurePolicy as IRecordRouting);
         var stop = new GracefulStop(_context, _partitions, committer, _lifecycle, dispatcher);
-        var rebalancer = new Rebalancer(_context, _partitions, _pauses, committer, offsetStore, _lifecycle, stop, dispatcher, pipeline.RunLane);
+        var rebalancer = _rebalancer = new Rebalancer(_context, _partitions, _pauses, committer, offsetStore, _lifecycle, stop, dispatcher, pipeline.RunLane);
         _pollLoop = new PollLoop(
             _context,
             _lifecycle,
@@ -143,6 +144,9 @@ internal sealed class ConsumerEngine
     /// <summary>Gets since when the parking topic cannot be read (parked keys wait to be released), or null.</summary>
     public DateTimeOffset? ParkingFailingSince => _context.Parking?.FailingSince;
 
+    /// <summary>Gets since when assigned partitions wait, taking no records, for their committed metadata to be read (parked keys), or null.</summary>
+    public DateTimeOffset? CommittedUnreadSince => _rebalancer.UnreadSince;
+
     /// <summary>Gets the assigned partitions that fetch nothing while records wait (see <see cref="StallThreshold"/>), with when they stopped.</summary>
     public IReadOnlyDictionary<TopicPartition, DateTimeOffset> StalledPartitions =>
         _partitions.Published.Where(s => s.StalledSince is not null).ToDictionary(s => s.TopicPartition, s => s.StalledSince!.Value);
@@ -195,7 +199,16 @@ internal sealed class ConsumerEngine
             using var tracking = parked;
             try
             {
-                _pollLoop.Run(stoppingToken);
+                try
+                {
+                    _pollLoop.Run(stoppingToken);
+                }
+                finally
+                {
+                    // Also when the Confluent consumer could not even be built (the poll loop's own exit does it otherwise).
+                    _context.Parking?.Dispose();
+                }
+
                 if (_lifecycle.StopRequest is { } failure)
                 {
                     completion.SetException(failure);

@@ -20,6 +20,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     private readonly object _gate = new();
     private readonly Dictionary<byte[], Lane> _keyLanes = new(ByteArrayComparer.Instance);
     private readonly ManualResetEventSlim _idle = new(initialState: true);
+    private readonly CancellationTokenSource _stopping = new();
     private long _backlog = -1;
     private Lane? _partitionLane;
     private HashSet<long>? _finishedByPreviousOwner;
@@ -55,6 +56,9 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
 
     /// <summary>Gets the source of the token handlers of this partition receive.</summary>
     public CancellationTokenSource Cancellation { get; } = new();
+
+    /// <summary>Gets a token that fires when the partition stops (<see cref="Stop"/>), before its running handlers are cancelled: waits between attempts end then.</summary>
+    public CancellationToken Stopping => _stopping.Token;
 
     /// <summary>Gets a value indicating whether a handler failed: the partition stays paused and nothing at or past the failed offset is committed.</summary>
     public bool Failed => _failure is not null;
@@ -269,10 +273,17 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
     /// </summary>
     public void Stop(bool finishQueued = false)
     {
+        bool dropsQueued;
         lock (_gate)
         {
             _finishQueued = !_stopped && finishQueued;
             _stopped = true;
+            dropsQueued = !_finishQueued;
+        }
+
+        if (dropsQueued)
+        {
+            _stopping.Cancel();
         }
     }
 

@@ -30,9 +30,22 @@ internal sealed class Rebalancer(
     // How often the metadata of partitions held for it (HoldReasons.Unread) is read again.
     private static readonly TimeSpan UnreadRetryInterval = TimeSpan.FromSeconds(1);
 
+    // How long one of those reads may take.
+    private static readonly TimeSpan UnreadRetryTimeout = TimeSpan.FromSeconds(2);
+
     // Partitions whose committed metadata could not be read when they were assigned, while keys park (poll thread).
     private readonly List<PartitionState> _unread = [];
     private long _lastUnreadTry;
+    private long _unreadSinceTicks;
+
+    /// <summary>Gets since when partitions wait for their committed metadata to be read (HoldReasons.Unread), or null; any thread.</summary>
+    public DateTimeOffset? UnreadSince => Volatile.Read(ref _unreadSinceTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    private DateTimeOffset? _unreadSince
+    {
+        get => UnreadSince;
+        set => Volatile.Write(ref _unreadSinceTicks, value?.UtcTicks ?? 0);
+    }
 
     public void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
     {
@@ -133,10 +146,9 @@ internal sealed class Rebalancer(
         {
             committed = offsetStore.ReadCommitted(consumer, assigned, CommittedReadTimeout);
         }
-        catch (KafkaException e)
+        catch (KafkaException e) when (context.Parking is not null)
         {
-            Log.CommittedReadFailed(context.Logger, context.Name, assigned, e.Error);
-            if (context.Parking is not null)
+            Log.CommittedUnread(context.Logger, context.Name, assigned, e.Error);
             {
                 // Keys parked by the previous owner are in that metadata: handling a record before it is read could let it
                 // overtake the records of its key in the retry topics. The partitions wait, and it is read again.
@@ -147,9 +159,15 @@ internal sealed class Rebalancer(
                 }
 
                 _lastUnreadTry = context.Time.GetTimestamp();
+                _unreadSince ??= context.Time.GetUtcNow();
                 pauses.Request();
             }
 
+            return;
+        }
+        catch (KafkaException e)
+        {
+            Log.CommittedReadFailed(context.Logger, context.Name, assigned, e.Error);
             return;
         }
 
@@ -177,17 +195,19 @@ internal sealed class Rebalancer(
         _lastUnreadTry = context.Time.GetTimestamp();
         if (_unread.Count == 0)
         {
+            _unreadSince = null;
             return;
         }
 
+        // Shorter than at assignment: the poll thread keeps serving the group between tries.
         IReadOnlyList<CommittedOffset> committed;
         try
         {
-            committed = offsetStore.ReadCommitted(consumer, [.. _unread.Select(s => s.TopicPartition)], CommittedReadTimeout);
+            committed = offsetStore.ReadCommitted(consumer, [.. _unread.Select(s => s.TopicPartition)], UnreadRetryTimeout);
         }
         catch (KafkaException e)
         {
-            Log.CommittedReadFailed(context.Logger, context.Name, [.. _unread.Select(s => s.TopicPartition)], e.Error);
+            Log.CommittedUnread(context.Logger, context.Name, [.. _unread.Select(s => s.TopicPartition)], e.Error);
             return;
         }
 
@@ -200,6 +220,11 @@ internal sealed class Rebalancer(
                 state.Hold &= ~HoldReasons.Unread;
                 _unread.Remove(state);
             }
+        }
+
+        if (_unread.Count == 0)
+        {
+            _unreadSince = null;
         }
 
         pauses.Request();
@@ -222,6 +247,12 @@ internal sealed class Rebalancer(
             // that went to retry topics, however far the offset moved since), until their releases are read.
             if (Failures.Internal.Retry.ParkedKeys.TryDecode(parkedPart, out var keys))
             {
+                if (context.Options.OrderingMode == OrderingMode.Partition)
+                {
+                    // Left by an owner in Key ordering: under Partition ordering only the whole partition (hash 0) parks.
+                    keys = [.. keys.Where(k => k.Hash == 0)];
+                }
+
                 state.Parked.Restore(keys, entry.Offset);
                 Log.ParkedKeysRestored(context.Logger, context.Name, entry.Partition, keys.Count);
             }

@@ -203,7 +203,18 @@ internal sealed class RecordPipeline
                 retriedInPlace++;
                 Log.AttemptFailed(_context.Logger, _context.Name, run.State.TopicPartition, run.Offset, run.Lane.Attempts, e);
                 ConsumerMetrics.Retry(_context.Name, _context.GroupId, run.State.TopicPartition);
-                await Task.Delay(pause, _context.Time, token).ConfigureAwait(false);
+
+                // A partition that stops (revoked, shut down) does not wait out the backoff: the record is left unfinished
+                // for its next owner at once.
+                using var waiting = CancellationTokenSource.CreateLinkedTokenSource(token, run.State.Stopping);
+                try
+                {
+                    await Task.Delay(pause, _context.Time, waiting.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                {
+                    return false;
+                }
             }
         }
     }

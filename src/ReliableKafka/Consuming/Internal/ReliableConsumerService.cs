@@ -30,10 +30,31 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
 
     public ConsumerEngine? Engine => _engine;
 
-    /// <summary>Gets the parking topic's failure once it lasted 10 seconds (keys parked meanwhile are not released), or null.</summary>
-    public string? Problem => _engine?.ParkingFailingSince is { } since && time.GetUtcNow() - since >= TimeSpan.FromSeconds(10)
-        ? FormattableString.Invariant($"the parking topic cannot be read since {since:O} (event 2056): parked keys are not released, so their records keep going through the retry topics")
-        : null;
+    /// <summary>
+    /// Gets what keeps parked keys from working once it lasted 10 seconds: the parking topic cannot be read (keys are not
+    /// released), or partitions wait for their committed metadata (they take no records); null when neither.
+    /// </summary>
+    public string? Problem
+    {
+        get
+        {
+            var now = time.GetUtcNow();
+            var problems = new List<string>(2);
+            if (_engine?.ParkingFailingSince is { } since && now - since >= ProblemAfter)
+            {
+                problems.Add(FormattableString.Invariant($"the parking topic cannot be read since {since:O} (event 2056): parked keys are not released, so their records keep going through the retry topics"));
+            }
+
+            if (_engine?.CommittedUnreadSince is { } unread && now - unread >= ProblemAfter)
+            {
+                problems.Add(FormattableString.Invariant($"assigned partitions take no records since {unread:O}: their committed metadata (parked keys) cannot be read (event 2062)"));
+            }
+
+            return problems.Count == 0 ? null : string.Join("; ", problems);
+        }
+    }
+
+    private static TimeSpan ProblemAfter => TimeSpan.FromSeconds(10);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

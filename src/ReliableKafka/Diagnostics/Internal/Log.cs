@@ -187,6 +187,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2061, Level = LogLevel.Information, Message = "Consumer {Consumer}: created the retry topics {Topics}")]
     public static partial void RetryTopicsCreated(ILogger logger, string consumer, string topics);
 
+    [LoggerMessage(EventId = 2062, Level = LogLevel.Warning, Message = "Consumer {Consumer} could not read the committed offsets and metadata of {Partitions} ({ErrorCode}: {Reason}); they may hold keys parked by their previous owner, so the partitions take no records until it is read (tried again every second)")]
+    private static partial void CommittedUnreadCore(ILogger logger, string consumer, string partitions, ErrorCode errorCode, string reason);
+
     [LoggerMessage(EventId = 2055, Level = LogLevel.Warning, Message = "Consumer {Consumer}: writing to the parking topic {Topic} failed ({Reason}); the record stays unfinished and its keys parked, and the write is tried again in {PauseMs} ms")]
     public static partial void ParkingWriteFailed(ILogger logger, string consumer, string topic, long pauseMs, string reason);
 
@@ -219,6 +222,14 @@ internal static partial class Log
 #pragma warning disable CA1873
     public static void PartitionStalled(ILogger logger, string consumer, TopicPartition partition, long elapsedMs) =>
         PartitionStalledCore(logger, consumer, partition.Topic, partition.Partition.Value, elapsedMs);
+
+    public static void CommittedUnread(ILogger logger, string consumer, IEnumerable<TopicPartition> partitions, Error error)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            CommittedUnreadCore(logger, consumer, string.Join(", ", partitions), error.Code, error.Reason);
+        }
+    }
 
     public static void RetrySendFailed(ILogger logger, string consumer, TopicPartitionOffset record, string retryTopic, long pauseMs, string reason) =>
         RetrySendFailedCore(logger, consumer, record.Topic, record.Partition.Value, record.Offset.Value, retryTopic, pauseMs, reason);

@@ -253,6 +253,12 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                 for (var i = 0; i < list->Count; i++)
                 {
                     var element = &list->Elements[i];
+                    if ((ErrorCode)element->Err != ErrorCode.NoError)
+                    {
+                        // A partition whose offset could not be read is not one without a commit: its metadata is unknown.
+                        throw new KafkaException(new Error((ErrorCode)element->Err, $"Reading the committed offset of {partitions[i]} failed."));
+                    }
+
                     var metadata = element->Metadata == IntPtr.Zero || element->MetadataSize == 0
                         ? null
                         : Encoding.UTF8.GetString((byte*)element->Metadata, (int)element->MetadataSize);

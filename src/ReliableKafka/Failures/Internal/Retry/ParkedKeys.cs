@@ -65,26 +65,50 @@ internal sealed class ParkedKeys
 
     /// <summary>
     /// If the key is parked, counts <paramref name="offset"/> as its last record sent on and gives when the record it
-    /// follows may be handled again (Unix ms); false when it is not parked.
+    /// follows may be handled again (Unix ms): <see cref="FollowResult.Follow"/>. While the key drains (a release of one of
+    /// its earlier records came, so the rest follow soon), <see cref="FollowResult.Wait"/> and <paramref name="released"/>
+    /// completes when the key is released: a record that waits briefly instead of following lets a key that keeps
+    /// getting records be released. <see cref="FollowResult.NotParked"/> when it is not parked.
     /// </summary>
-    public bool TryFollow(ulong hash, long offset, out long notBeforeMs)
+    public FollowResult TryFollow(ulong hash, long offset, out long notBeforeMs, out Task released)
     {
         notBeforeMs = 0;
+        released = Task.CompletedTask;
         if (Count == 0)
         {
-            return false;
+            return FollowResult.NotParked;
         }
 
         lock (_gate)
         {
             if (!_keys.TryGetValue(hash, out var entry))
             {
-                return false;
+                return FollowResult.NotParked;
+            }
+
+            if (entry.Draining)
+            {
+                entry.Released ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                released = entry.Released.Task;
+                return FollowResult.Wait;
             }
 
             notBeforeMs = entry.NotBeforeMs;
-            _keys[hash] = entry with { LastOffset = Math.Max(entry.LastOffset, offset), Behind = entry.Behind + 1 };
-            return true;
+            entry.LastOffset = Math.Max(entry.LastOffset, offset);
+            entry.Behind++;
+            return FollowResult.Follow;
+        }
+    }
+
+    /// <summary>Makes a draining key's records follow again (its release did not come in time).</summary>
+    public void StopDraining(ulong hash)
+    {
+        lock (_gate)
+        {
+            if (_keys.TryGetValue(hash, out var entry))
+            {
+                entry.Draining = false;
+            }
         }
     }
 
@@ -100,11 +124,12 @@ internal sealed class ParkedKeys
         {
             if (_keys.TryGetValue(hash, out var entry))
             {
-                _keys[hash] = entry with { LastOffset = Math.Max(entry.LastOffset, offset) };
+                entry.LastOffset = Math.Max(entry.LastOffset, offset);
+                entry.Draining = false;
                 return true;
             }
 
-            _keys[hash] = new Entry(offset, notBeforeMs, 0, PinAt: offset);
+            _keys[hash] = new Entry { LastOffset = offset, NotBeforeMs = notBeforeMs, PinAt = offset };
             Changed();
             return _keys.Count <= _metadataKeys;
         }
@@ -124,12 +149,20 @@ internal sealed class ParkedKeys
 
         lock (_gate)
         {
-            if (!_keys.TryGetValue(hash, out var entry) || entry.LastOffset > offset)
+            if (!_keys.TryGetValue(hash, out var entry))
             {
                 return false;
             }
 
+            if (entry.LastOffset > offset)
+            {
+                // An earlier record of the key is done: the rest are on their way (and, unless one fails again, due).
+                entry.Draining = true;
+                return false;
+            }
+
             _keys.Remove(hash);
+            entry.Released?.TrySetResult();
             Changed();
             return true;
         }
@@ -145,8 +178,8 @@ internal sealed class ParkedKeys
     }
 
     /// <summary>
-    /// Parks the keys read from a previous owner's commit metadata, which was committed with <paramref name="committed"/>
-    /// (were they ever left out of this owner's metadata, its commits would stay there).
+    /// Parks the keys read from a previous owner's commit metadata, committed with <paramref name="committed"/>. The records
+    /// that parked them lie before that offset, so nobody would park them again: they always go into this owner's metadata.
     /// </summary>
     public void Restore(IEnumerable<(ulong Hash, long LastOffset, long NotBeforeMs)> keys, long committed)
     {
@@ -154,9 +187,15 @@ internal sealed class ParkedKeys
         {
             foreach (var (hash, offset, notBefore) in keys)
             {
-                _keys[hash] = _keys.TryGetValue(hash, out var entry)
-                    ? entry with { LastOffset = Math.Max(entry.LastOffset, offset) }
-                    : new Entry(offset, notBefore, 0, PinAt: committed);
+                if (_keys.TryGetValue(hash, out var entry))
+                {
+                    entry.LastOffset = Math.Max(entry.LastOffset, offset);
+                    entry.Restored = true;
+                }
+                else
+                {
+                    _keys[hash] = new Entry { LastOffset = offset, NotBeforeMs = notBefore, PinAt = committed, Restored = true };
+                }
             }
 
             Changed();
@@ -185,48 +224,51 @@ internal sealed class ParkedKeys
 
     /// <summary>
     /// Gets the offset the partition's commits may not pass while more keys are parked than its commit metadata holds
-    /// (the offset of the oldest record that parked one of the keys left out), or null. A commit there makes the next owner
-    /// handle those records again, so that it parks those keys again.
+    /// (the offset of the oldest record that parked one of the keys left out), or null, as of the last <see cref="Encode"/>
+    /// (the commit itself uses the value computed with it). A commit there makes the next owner handle those records
+    /// again, so that it parks those keys again.
     /// </summary>
     public long? PinnedAt => Volatile.Read(ref _pinnedAt) is var pin and >= 0 ? pin : null;
 
     /// <summary>
-    /// Encodes the <see cref="MetadataKeys"/> oldest parked keys for the commit metadata (base64 of: version, count, then
-    /// hash, last offset and not-before time per key); null when none. The others pin the commits (<see cref="PinnedAt"/>).
+    /// Encodes the parked keys for the commit metadata (base64 of: version, count, then hash, last offset and not-before time
+    /// per key): every key restored from the previous owner's metadata, then this owner's oldest ones, up to
+    /// <see cref="MetadataKeys"/>. Also gives, from the same moment, the offset the commit may not pass: the oldest record
+    /// that parked one of the keys left out (<see cref="PinnedAt"/>), or null. Text null when no key is parked.
     /// </summary>
-    public string? Encode()
+    public (string? Text, long? Pin) Encode()
     {
         if (Count == 0)
         {
-            return null;
+            Volatile.Write(ref _pinnedAt, -1);
+            return (null, null);
         }
 
         var writer = new ArrayBufferWriter<byte>();
         lock (_gate)
         {
-            if (_keys.Count == 0)
+            var ordered = _keys.OrderBy(k => k.Value.Restored ? 0 : 1).ThenBy(k => k.Value.PinAt).ThenBy(k => k.Key).ToList();
+            var restored = ordered.Count(k => k.Value.Restored);
+            var kept = Math.Min(ordered.Count, Math.Max(_metadataKeys, restored));
+            var pin = kept < ordered.Count ? ordered.Skip(kept).Min(k => k.Value.PinAt) : -1;
+            Volatile.Write(ref _pinnedAt, pin);
+            if (kept == 0)
             {
-                return null;
-            }
-
-            var kept = Oldest().Take(_metadataKeys).ToList();
-            if (kept.Count == 0)
-            {
-                return null;
+                return (null, pin >= 0 ? pin : null);
             }
 
             writer.Write([Version]);
-            OffsetGapCodec.WriteVarint(writer, (ulong)kept.Count);
-            foreach (var (hash, entry) in kept)
+            OffsetGapCodec.WriteVarint(writer, (ulong)kept);
+            foreach (var (hash, entry) in ordered.Take(kept))
             {
                 BinaryPrimitives.WriteUInt64LittleEndian(writer.GetSpan(8), hash);
                 writer.Advance(8);
                 OffsetGapCodec.WriteVarint(writer, (ulong)entry.LastOffset);
                 OffsetGapCodec.WriteVarint(writer, (ulong)Math.Max(0, entry.NotBeforeMs));
             }
-        }
 
-        return Convert.ToBase64String(writer.WrittenSpan);
+            return (Convert.ToBase64String(writer.WrittenSpan), pin >= 0 ? pin : null);
+        }
     }
 
     /// <summary>Decodes what <see cref="Encode"/> wrote; false for anything else.</summary>
@@ -264,20 +306,51 @@ internal sealed class ParkedKeys
         return reader.AtEnd;
     }
 
-    /// <summary>The parked keys, oldest first (by the record that parked them, then by hash for a stable order). Under the lock.</summary>
-    private IEnumerable<KeyValuePair<ulong, Entry>> Oldest() => _keys.OrderBy(k => k.Value.PinAt).ThenBy(k => k.Key);
-
-    /// <summary>Updates the count and the pin after a change. Under the lock.</summary>
+    /// <summary>Updates the count after a change (the pin is recomputed by the next <see cref="Encode"/>). Under the lock.</summary>
     private void Changed()
     {
         _count = _keys.Count;
-        var pin = _keys.Count <= _metadataKeys ? -1 : Oldest().Skip(_metadataKeys).Min(k => k.Value.PinAt);
-        Volatile.Write(ref _pinnedAt, pin);
+        if (_keys.Count <= _metadataKeys)
+        {
+            Volatile.Write(ref _pinnedAt, -1);
+        }
     }
 
-    /// <param name="LastOffset">The offset of the last record of the key sent on from this partition.</param>
-    /// <param name="NotBeforeMs">When the record the key waits for may be handled again (Unix ms).</param>
-    /// <param name="Behind">How many records followed the key since it parked (this owner's count).</param>
-    /// <param name="PinAt">Where the partition's commits stay while the key is left out of the commit metadata: the record that parked it.</param>
-    private readonly record struct Entry(long LastOffset, long NotBeforeMs, int Behind, long PinAt);
+    /// <summary>A parked key (mutable; under the lock).</summary>
+    private sealed class Entry
+    {
+        /// <summary>Gets or sets the offset of the last record of the key sent on from this partition.</summary>
+        public long LastOffset { get; set; }
+
+        /// <summary>Gets or sets when the record the key waits for may be handled again (Unix ms).</summary>
+        public long NotBeforeMs { get; set; }
+
+        /// <summary>Gets or sets how many records followed the key since it parked (this owner's count).</summary>
+        public int Behind { get; set; }
+
+        /// <summary>Gets or sets where the partition's commits stay while the key is left out of the commit metadata: the record that parked it.</summary>
+        public long PinAt { get; set; }
+
+        /// <summary>Gets or sets a value indicating whether the key came from the previous owner's metadata (it always goes back into it).</summary>
+        public bool Restored { get; set; }
+
+        /// <summary>Gets or sets a value indicating whether a release of an earlier record of the key came: new records wait briefly rather than follow.</summary>
+        public bool Draining { get; set; }
+
+        /// <summary>Gets or sets what completes when the key is released (for records that wait while it drains).</summary>
+        public TaskCompletionSource? Released { get; set; }
+    }
+}
+
+/// <summary>What <see cref="ParkedKeys.TryFollow"/> says a record of a key does.</summary>
+internal enum FollowResult
+{
+    /// <summary>Its key is not parked: it is handled here.</summary>
+    NotParked,
+
+    /// <summary>It follows its key into the retry topic.</summary>
+    Follow,
+
+    /// <summary>Its key is about to be released: it waits for that.</summary>
+    Wait,
 }

@@ -22,6 +22,7 @@ internal sealed class ParkingLog : IDisposable
     private static readonly TimeSpan PartitionCheckInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan FirstPause = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RecoveredAfter = TimeSpan.FromSeconds(3);
 
     private readonly string _topic;
     private readonly string _keyPrefix;
@@ -41,6 +42,7 @@ internal sealed class ParkingLog : IDisposable
     private readonly object _failureGate = new();
     private DateTimeOffset? _failingSince;
     private DateTimeOffset _lastLogged = DateTimeOffset.MinValue;
+    private long _lastFailure;
     private Thread? _thread;
     private int _releasesFailing;
 
@@ -93,6 +95,7 @@ internal sealed class ParkingLog : IDisposable
         {
             // Until it read the topic's partitions once, nothing it should have released was.
             _failingSince = _time.GetUtcNow();
+            _lastFailure = _time.GetTimestamp();
         }
 
         _thread = new Thread(Run) { IsBackground = true, Name = $"reliablekafka-{_consumerName}-parking" };
@@ -241,6 +244,11 @@ internal sealed class ParkingLog : IDisposable
 
                 lastCheck = _time.GetTimestamp();
                 attempt = 0;
+            }
+
+            // Reading works once a while passed without an error (librdkafka reports a lasting one now and then, not on every call).
+            if (_time.GetElapsedTime(Volatile.Read(ref _lastFailure)) >= RecoveredAfter)
+            {
                 Recovered();
             }
 
@@ -287,6 +295,7 @@ internal sealed class ParkingLog : IDisposable
 
     private void Failing(Exception e)
     {
+        Volatile.Write(ref _lastFailure, _time.GetTimestamp());
         var now = _time.GetUtcNow();
         lock (_failureGate)
         {

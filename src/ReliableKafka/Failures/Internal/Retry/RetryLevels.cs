@@ -10,17 +10,21 @@ internal sealed class RetryLevels
 {
     private readonly Dictionary<string, (string Source, int Level)> _byTopic = new(StringComparer.Ordinal);
 
-    public RetryLevels(IEnumerable<string> sourceTopics, IReadOnlyList<TimeSpan> backoffs)
+    public RetryLevels(string groupId, IEnumerable<string> sourceTopics, IReadOnlyList<TimeSpan> backoffs)
     {
+        GroupId = groupId;
         Backoffs = backoffs;
         foreach (var source in sourceTopics)
         {
             for (var level = 1; level <= backoffs.Count; level++)
             {
-                _byTopic[RetryTopicOptions.TopicFor(source, backoffs[level - 1])] = (source, level);
+                _byTopic[RetryTopicOptions.TopicFor(groupId, source, backoffs[level - 1])] = (source, level);
             }
         }
     }
+
+    /// <summary>Gets the consumer group whose retry topics these are.</summary>
+    public string GroupId { get; }
 
     /// <summary>Gets the backoff of each level (level i at index i - 1).</summary>
     public IReadOnlyList<TimeSpan> Backoffs { get; }
@@ -34,7 +38,7 @@ internal sealed class RetryLevels
     /// <summary>Creates the levels of a consumer whose failure policy is <see cref="FailurePolicy.RetryTopic"/>; null for any other.</summary>
     public static RetryLevels? For(ConsumerOptions options, DeliveryGuarantee guarantee) =>
         options.FailurePolicy == FailurePolicy.RetryTopic && guarantee != DeliveryGuarantee.AtMostOnce
-            ? new RetryLevels(options.Topics, options.RetryTopic.EffectiveBackoffs)
+            ? new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs)
             : null;
 
     /// <summary>Gets the source topic and level of a topic the consumer reads (level 0 for a source topic).</summary>
@@ -44,7 +48,7 @@ internal sealed class RetryLevels
     public bool IsRetryTopic(string topic) => _byTopic.ContainsKey(topic);
 
     /// <summary>Gets the topic of a level (1-based) of a source topic.</summary>
-    public string TopicOf(string source, int level) => RetryTopicOptions.TopicFor(source, Backoffs[level - 1]);
+    public string TopicOf(string source, int level) => RetryTopicOptions.TopicFor(GroupId, source, Backoffs[level - 1]);
 
     /// <summary>Gets where a record was first consumed: from its headers in a retry topic, else the record itself.</summary>
     public RecordOrigin OriginOf(ConsumeResult<byte[]?, byte[]?> record) =>

@@ -17,6 +17,9 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
     private static readonly TimeSpan FirstRetryPause = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(30);
 
+    // How long a record of a draining key waits for the key's release before it follows after all.
+    private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(5);
+
     private readonly EngineContext _context;
     private readonly RetryLevels _levels;
     private readonly IDeadLetterWriter _writer;
@@ -44,7 +47,8 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
     {
         var (state, record, error, attempts) = failed;
         var (source, level) = _levels.Locate(record.Topic);
-        var transient = attempts > 0 && (_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
+        // Not a handler failure when it never ran (a claim held elsewhere, say): that passes too.
+        var transient = error is not MessageDeserializationException && (_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
 
         // From the last retry topic (after its retries in place, RetryInPlaceAfter), or for a final failure, to the
         // dead-letter topic.
@@ -73,13 +77,34 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
 
         // Nothing parks in the last retry topic (its failures are retried in place, then dead-lettered).
         var (source, level) = _levels.Locate(record.Topic);
-        if (level >= _levels.Count || !state.Parked.TryFollow(HashOf(record), record.Offset.Value, out var notBeforeMs))
+        if (level >= _levels.Count)
         {
             return false;
         }
 
-        await SendOnAsync(state, record, source, level + 1, failure: null, DateTimeOffset.FromUnixTimeMilliseconds(notBeforeMs), cancellationToken).ConfigureAwait(false);
-        return true;
+        var hash = HashOf(record);
+        while (true)
+        {
+            switch (state.Parked.TryFollow(hash, record.Offset.Value, out var notBeforeMs, out var released))
+            {
+                case FollowResult.NotParked:
+                    return false;
+                case FollowResult.Follow:
+                    await SendOnAsync(state, record, source, level + 1, failure: null, DateTimeOffset.FromUnixTimeMilliseconds(notBeforeMs), cancellationToken).ConfigureAwait(false);
+                    return true;
+                default:
+                    // The key drains: its records ahead are due and on their way. Waiting a little for its release lets it
+                    // be released although records of it keep coming; if the release does not come, this one follows.
+                    var waited = Task.Delay(DrainWait, _context.Time, cancellationToken);
+                    if (await Task.WhenAny(released, waited).ConfigureAwait(false) != released)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        state.Parked.StopDraining(hash);
+                    }
+
+                    break;
+            }
+        }
     }
 
     /// <summary>

@@ -114,6 +114,48 @@ public sealed class RetryTopicEngineTests
         writer.Sent.Where(s => s.Destination.Topic == Q0.Topic).Should().HaveCount(2, "k1's records at 2 and 4 follow its parked record");
     }
 
+    [Theory]
+    [InlineData(OrderingMode.None)]
+    [InlineData(OrderingMode.Key)]
+    public async Task LaterRecordsOfAFailedRecordsKey_FollowItUnlessOrderingIsNone(OrderingMode ordering)
+    {
+        var kafka = new FakeKafka();
+        var handled = new ConcurrentQueue<(string Topic, long Offset)>();
+        var handler = new ScriptedHandler(kafka, (record, _) =>
+        {
+            if (record.Topic == "orders" && record.Offset.Value == 0)
+            {
+                throw new TimeoutException("once");
+            }
+
+            handled.Enqueue((record.Topic, record.Offset.Value));
+            return Task.CompletedTask;
+        });
+        var options = Options(32, TimeSpan.FromMinutes(10));
+        options.OrderingMode = ordering;
+        var (engine, writer) = Engine(kafka, handler, options);
+        kafka.AddRecords(P0, 3, key: _ => "k1");
+        using var stop = new CancellationTokenSource();
+        var run = engine.RunAsync(stop.Token);
+        kafka.Assign(P0);
+
+        await Until(() => writer.Sent.Count(s => s.Destination.Topic != "g.parking") + handled.Count == 3, TimeSpan.FromSeconds(10));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var copies = writer.Sent.Count(s => s.Destination.Topic == RetryTopicOptions.TopicFor("g", "orders", TimeSpan.FromMinutes(10)));
+        if (ordering == OrderingMode.None)
+        {
+            copies.Should().Be(1, "under OrderingMode.None nothing parks: only the failed record goes to retry");
+            handled.Select(h => h.Offset).Should().BeEquivalentTo([1L, 2L]);
+        }
+        else
+        {
+            copies.Should().Be(3, "the key parked: its later records follow the failed one");
+            handled.Should().BeEmpty();
+        }
+    }
+
     [Fact]
     public async Task ParkingTopicThatCannotBeRead_IsReportedAsFailingUntilItIsRead()
     {

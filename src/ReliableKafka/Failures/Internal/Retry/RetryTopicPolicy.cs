@@ -45,9 +45,10 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
 
     public async Task ApplyAsync(FailedRecord failed, CancellationToken cancellationToken)
     {
-        var (state, record, error, attempts) = failed;
+        var (state, record, error, _) = failed;
         var (source, level) = _levels.Locate(record.Topic);
-        // Not a handler failure when it never ran (a claim held elsewhere, say): that passes too.
+
+        // A failure before the handler ran (a claim held elsewhere, say) passes too, unless the record cannot be read.
         var transient = error is not MessageDeserializationException && (_context.Options.Retry.IsTransient ?? RetryOptions.IsTransientByDefault)(error);
 
         // From the last retry topic (after its retries in place, RetryInPlaceAfter), or for a final failure, to the
@@ -95,11 +96,16 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
                 default:
                     // The key drains: its records ahead are due and on their way. Waiting a little for its release lets it
                     // be released although records of it keep coming; if the release does not come, this one follows.
-                    var waited = Task.Delay(DrainWait, _context.Time, cancellationToken);
-                    if (await Task.WhenAny(released, waited).ConfigureAwait(false) != released)
+                    using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                     {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        state.Parked.StopDraining(hash);
+                        var waited = Task.Delay(DrainWait, _context.Time, waiting.Token);
+                        var first = await Task.WhenAny(released, waited).ConfigureAwait(false);
+                        await waiting.CancelAsync().ConfigureAwait(false); // the timer of a wait that ended
+                        if (first != released)
+                        {
+                            cancellationToken.ThrowIfCancellationRequested();
+                            state.Parked.StopDraining(hash);
+                        }
                     }
 
                     break;

@@ -134,12 +134,12 @@ delayCommand.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
-var retryRecords = new Option<int>("--num-records") { Description = "Records per run.", DefaultValueFactory = _ => 20_000 };
-var retryKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 1000 };
+var retryRecords = new Option<int>("--num-records") { Description = "Records per run.", DefaultValueFactory = _ => 10_000 };
+var retryKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 200 };
 var retryPartitions = new Option<int>("--partitions") { Description = "Partitions of the topic and of its retry topic.", DefaultValueFactory = _ => 8 };
 var retryWork = new Option<int>("--work-ms") { Description = "Milliseconds of async work (Task.Delay) per attempt.", DefaultValueFactory = _ => 2 };
 var retryFailing = new Option<int>("--failing-per-mille") { Description = "Records per thousand whose first attempt fails.", DefaultValueFactory = _ => 10 };
-var retryBackoff = new Option<int>("--backoff-ms") { Description = "The backoff before a failed record is tried again (in place, or through the retry topic).", DefaultValueFactory = _ => 10_000 };
+var retryBackoff = new Option<int>("--backoff-ms") { Description = "The backoff before a failed record is tried again (in place, or through the retry topic).", DefaultValueFactory = _ => 5_000 };
 var retryConcurrency = new Option<int>("--max-concurrency") { Description = "MaxConcurrency.", DefaultValueFactory = _ => 64 };
 var retryCommand = new Command("retry", "Records that fail once: in-place retries against retry topics with the same backoff, in Key and Partition ordering.")
 {

@@ -35,7 +35,8 @@ internal sealed record RetryRun(string Ordering, string Policy, int Records, int
 
 /// <summary>
 /// A few records fail once: in-place retries (Retry with the backoff, FailurePolicy.DeadLetter) against retry topics
-/// (FailurePolicy.RetryTopic with the same backoff, keys parked), in Key and in Partition ordering. Each run reads a topic of
+/// (FailurePolicy.RetryTopic with the same backoff, keys parked), in Key and in Partition ordering; and under Partition
+/// ordering also retry topics whose keys go on (KeyOrderOnFailure.GoOn: nothing waits, order is not kept). Each run reads a topic of
 /// its own, filled with the same records. Throughput is 90% of the records over the time from the first record handled until
 /// 90% were: how fast the records flow while the failed ones (and, keeping order, their keys' later records) wait.
 /// </summary>
@@ -44,9 +45,16 @@ internal static class RetryBenchmark
     public static async Task<List<RetryRun>> RunAsync(PerfCluster cluster, RetrySettings settings)
     {
         var runs = new List<RetryRun>();
-        foreach (var ordering in new[] { OrderingMode.Key, OrderingMode.Partition })
+        (OrderingMode Ordering, bool RetryTopic, KeyOrderOnFailure KeyOrder)[] variants =
+        [
+            (OrderingMode.Key, false, KeyOrderOnFailure.Park),
+            (OrderingMode.Key, true, KeyOrderOnFailure.Park),
+            (OrderingMode.Partition, false, KeyOrderOnFailure.Park),
+            (OrderingMode.Partition, true, KeyOrderOnFailure.Park),
+            (OrderingMode.Partition, true, KeyOrderOnFailure.GoOn),
+        ];
+        foreach (var (ordering, retryTopic, keyOrder) in variants)
         {
-            foreach (var retryTopic in new[] { false, true })
             {
                 var topic = cluster.CreateTopic(null, "perf-retry", settings.Partitions);
                 var group = $"perf-retry-{Guid.NewGuid():N}";
@@ -58,7 +66,7 @@ internal static class RetryBenchmark
 
                 cluster.CreateTopic(topic + DeadLetterOptions.DefaultTopicSuffix, "unused", 1);
                 EngineBenchmark.Fill(cluster, topic, new EngineSettings(settings.Records, settings.Keys, settings.Partitions, settings.Work, settings.MaxConcurrency));
-                var run = await RunOnceAsync(cluster, topic, group, settings, ordering, retryTopic);
+                var run = await RunOnceAsync(cluster, topic, group, settings, ordering, retryTopic, keyOrder);
                 Console.WriteLine($"  {run.Line(null)}");
                 runs.Add(run);
             }
@@ -67,7 +75,8 @@ internal static class RetryBenchmark
         return runs;
     }
 
-    private static async Task<RetryRun> RunOnceAsync(PerfCluster cluster, string topic, string group, RetrySettings settings, OrderingMode ordering, bool retryTopic)
+    private static async Task<RetryRun> RunOnceAsync(
+        PerfCluster cluster, string topic, string group, RetrySettings settings, OrderingMode ordering, bool retryTopic, KeyOrderOnFailure keyOrder)
     {
         var probe = new Probe(settings);
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
@@ -85,6 +94,7 @@ internal static class RetryBenchmark
                     o.FailurePolicy = FailurePolicy.RetryTopic;
                     o.Retry.MaxAttempts = 1;
                     o.RetryTopic.Backoffs.Add(settings.Backoff);
+                    o.RetryTopic.KeyOrder = keyOrder;
                 }
                 else
                 {
@@ -100,8 +110,9 @@ internal static class RetryBenchmark
 
         var seconds = (probe.LastAt - probe.FirstAt) / (double)Stopwatch.Frequency;
         var seconds90 = (probe.NinetyAt - probe.FirstAt) / (double)Stopwatch.Frequency;
+        var policy = !retryTopic ? "in-place" : keyOrder == KeyOrderOnFailure.Park ? "retry-topic" : "retry-topic-go-on";
         return new RetryRun(
-            ordering.ToString().ToLowerInvariant(), retryTopic ? "retry-topic" : "in-place", settings.Records, probe.Failed, seconds90, seconds, 0.9 * settings.Records / seconds90, probe.Duplicates);
+            ordering.ToString().ToLowerInvariant(), policy, settings.Records, probe.Failed, seconds90, seconds, 0.9 * settings.Records / seconds90, probe.Duplicates);
     }
 
     /// <summary>Which records fail once (by their place in the source topic), and what was handled.</summary>

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
-using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Consuming.Internal;
 using ReliableKafka.Failures.Internal;
 using ReliableKafka.Failures.Internal.Retry;
@@ -64,7 +63,6 @@ public sealed class RetryTopicEngineTests
         var kafka = new FakeKafka();
         var handler = new ScriptedHandler(kafka, (record, _) => record.Topic == "orders" ? throw new TimeoutException("down") : Task.CompletedTask);
         var options = Options(32, TimeSpan.FromMinutes(10));
-        options.RevocationTimeout = TimeSpan.FromSeconds(2);
         var (engine, _) = Engine(kafka, handler, options);
         kafka.RefusePartition = o => o.Metadata is { Length: > 40 } ? ErrorCode.OffsetMetadataTooLarge : null;
         kafka.AddRecords(P0, 4, key: i => $"k{i}");
@@ -184,37 +182,15 @@ public sealed class RetryTopicEngineTests
         parking.FailingSince.Should().Be(since, "it keeps failing from the same moment on (the health check reports it after 10 s)");
     }
 
-    private static ConsumerOptions Options(int metadataKeys, TimeSpan backoff)
-    {
-        var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromMilliseconds(100), ShutdownTimeout = TimeSpan.FromSeconds(2) };
-        options.Topics.Add("orders");
-        options.FailurePolicy = FailurePolicy.RetryTopic;
-        options.RetryTopic.Backoffs.Add(backoff);
-        options.RetryTopic.MaxParkedKeysPerPartition = metadataKeys;
-        options.Retry.MaxAttempts = 1;
-        return options;
-    }
+    private static ConsumerOptions Options(int metadataKeys, TimeSpan backoff) => RetryEngine.Options(metadataKeys, backoff);
 
     private static (ConsumerEngine Engine, RetryWriter Writer) Engine(FakeKafka kafka, ScriptedHandler handler, ConsumerOptions options)
     {
-        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var writer = new RetryWriter(kafka);
-        var parking = new ParkingLog("g.parking", "g", [], _ => throw new InvalidOperationException("no parking reader in these tests"), writer, "test", NullLogger.Instance, TimeProvider.System);
-        var engine = new ConsumerEngine(
-            config, options, handler, NullLoggerFactory.Instance, TimeProvider.System,
-            settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka), writer, null, null, levels, parking);
-        return (engine, writer);
+        return (RetryEngine.Create(kafka, handler, options, writer), writer);
     }
 
-    private static async Task Until(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition() && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-    }
+    private static Task Until(Func<bool> condition, TimeSpan timeout) => RetryEngine.Until(condition, timeout);
 
     /// <summary>Writes retry copies into the fake cluster's retry topic partition; the parking topic's releases are kept.</summary>
     private sealed class RetryWriter(FakeKafka kafka) : IDeadLetterWriter

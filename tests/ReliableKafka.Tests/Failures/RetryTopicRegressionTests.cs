@@ -193,14 +193,10 @@ public sealed class RetryTopicRegressionTests
         options.Deduplication.Enabled = true;
         options.Deduplication.ClaimWaitTimeout = TimeSpan.FromMilliseconds(200);
         var store = new ReliableKafka.Deduplication.InMemoryDeduplicationStore();
-        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var writer = new FakeDeadLetterWriter();
-        var parking = new ParkingLog("g.parking", "g", [], _ => throw new InvalidOperationException("no parking reader"), writer, "test", NullLogger.Instance, TimeProvider.System);
+        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var dedup = new ReliableKafka.Deduplication.Internal.Deduplicator(store, options.Deduplication, "test", "g", NullLogger.Instance, TimeProvider.System, levels);
-        var engine = new ConsumerEngine(
-            config, options, handler, NullLoggerFactory.Instance, TimeProvider.System,
-            settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka), writer, dedup, null, levels, parking);
+        var engine = RetryEngine.Create(kafka, handler, options, writer, dedup);
         kafka.AddRecords(P0, 1, key: _ => "k1");
 
         // Another owner holds the record's claim (its delivery: orders/0@0/<timestamp 0 = Unix epoch in the fake>).
@@ -249,13 +245,8 @@ public sealed class RetryTopicRegressionTests
         options.RetryTopic.Backoffs.Clear();
         options.RetryTopic.Backoffs.Add(TimeSpan.FromMilliseconds(100));
         var q0 = new TopicPartition(RetryTopicOptions.TopicFor("g", "orders", TimeSpan.FromMilliseconds(100)), 0);
-        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var writer = new SlowRetryWriter(kafka, q0, TimeSpan.FromMilliseconds(5)); // an acks=all round trip
-        var parking = new ParkingLog("g.parking", "g", [], _ => throw new InvalidOperationException("no parking reader"), writer, "test", NullLogger.Instance, TimeProvider.System);
-        var engine = new ConsumerEngine(
-            config, options, handler, NullLoggerFactory.Instance, TimeProvider.System,
-            settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka), writer, null, null, levels, parking);
+        var engine = RetryEngine.Create(kafka, handler, options, writer);
         kafka.AddRecords(P0, 1, key: _ => "k");
         kafka.AddRecords(q0, 0);
 
@@ -318,36 +309,13 @@ public sealed class RetryTopicRegressionTests
         }
     }
 
-    private static ConsumerOptions Options(int metadataKeys)
-    {
-        var options = new ConsumerOptions { GroupId = "g", CommitInterval = TimeSpan.FromMilliseconds(100), ShutdownTimeout = TimeSpan.FromSeconds(2) };
-        options.Topics.Add("orders");
-        options.FailurePolicy = FailurePolicy.RetryTopic;
-        options.RetryTopic.Backoffs.Add(Backoff);
-        options.RetryTopic.MaxParkedKeysPerPartition = metadataKeys;
-        options.Retry.MaxAttempts = 1;
-        options.RevocationTimeout = TimeSpan.FromSeconds(2);
-        return options;
-    }
+    private static ConsumerOptions Options(int metadataKeys) => RetryEngine.Options(metadataKeys, Backoff);
 
     private static (ConsumerEngine Engine, FakeDeadLetterWriter Writer) Engine(FakeKafka kafka, ScriptedHandler handler, ConsumerOptions options)
     {
-        var config = KafkaClientConfigBuilder.BuildConsumer(new ReliableKafkaOptions { BootstrapServers = "fake:9092" }, "test", options).ThrowIfInvalid();
-        var levels = new RetryLevels(options.GroupId!, options.Topics, options.RetryTopic.EffectiveBackoffs);
         var writer = new FakeDeadLetterWriter();
-        var parking = new ParkingLog("g.parking", "g", [], _ => throw new InvalidOperationException("no parking reader in these tests"), writer, "test", NullLogger.Instance, TimeProvider.System);
-        var engine = new ConsumerEngine(
-            config, options, handler, NullLoggerFactory.Instance, TimeProvider.System,
-            settings => new FakeConsumerBuilder(kafka, settings), new FakeGroupOffsetStore(kafka), writer, null, null, levels, parking);
-        return (engine, writer);
+        return (RetryEngine.Create(kafka, handler, options, writer), writer);
     }
 
-    private static async Task Until(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition() && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-    }
+    private static Task Until(Func<bool> condition, TimeSpan timeout) => RetryEngine.Until(condition, timeout);
 }

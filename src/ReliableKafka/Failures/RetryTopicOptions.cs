@@ -54,8 +54,9 @@ public sealed class RetryTopicOptions
     public int MaxParkedKeysPerPartition { get; set; } = 32;
 
     /// <summary>
-    /// Gets or sets whether missing retry topics and the parking topic are created at startup (Admin API): retry topics with
-    /// the partitions of their source topic, the parking topic compacted. Off, missing topics are logged (event 2054) and the
+    /// Gets or sets whether missing retry topics, dead-letter topics and the parking topic are created at startup (Admin
+    /// API): retry topics with the partitions of their source topic (keeping records their backoff plus 7 days), a
+    /// dead-letter topic with one, the parking topic compacted. Off, missing topics are logged (event 2054) and the
     /// consumer starts; a record sent to a missing topic waits, unfinished, until it exists.
     /// </summary>
     /// <value>The default is <see langword="false"/>.</value>

@@ -81,6 +81,37 @@ public sealed class RetryTopicEngineTests
     }
 
     [Fact]
+    public async Task BrokersRefuseTheMetadataAsTooLarge_WithRestoredKeys_TheCommitStaysWhereTheyWereRestoredAndARevocationEnds()
+    {
+        var kafka = new FakeKafka();
+        var handler = new ScriptedHandler(kafka, (_, _) => Task.CompletedTask);
+        var (engine, _) = Engine(kafka, handler, Options(32, TimeSpan.FromMinutes(10)));
+
+        // The previous owner parked three keys (with a more generous metadata limit than these brokers accept now).
+        var previous = new PartitionState(P0, OrderingMode.Key, _ => { });
+        foreach (var key in new[] { "k1", "k2", "k3" })
+        {
+            previous.Parked.Park(ParkedKeys.HashOf(Encoding.UTF8.GetBytes(key)), 0, DateTimeOffset.UtcNow.AddMinutes(10).ToUnixTimeMilliseconds());
+        }
+
+        kafka.AddRecords(P0, 4, key: _ => "k4");
+        kafka.SetCommitted(P0, 1, "rk1:" + ParkedKeys.MetadataSeparator + previous.Parked.Encode().Text);
+        kafka.RefusePartition = o => o.Metadata is { Length: > 40 } ? ErrorCode.OffsetMetadataTooLarge : null;
+        using var stop = new CancellationTokenSource();
+        var run = engine.RunAsync(stop.Token);
+        kafka.Assign(P0);
+        await Until(() => handler.Completed.Count == 3, TimeSpan.FromSeconds(5));
+
+        kafka.Revoke(P0);
+        await Until(() => kafka.Timeline.Contains("revoke end 0"), TimeSpan.FromSeconds(8));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        kafka.Timeline.Should().Contain("revoke end 0", "restored keys that do not fit are left out, not sent again forever");
+        kafka.Committed(P0).Should().Be(1, "restored keys left out of the metadata pin the commit where they were restored");
+    }
+
+    [Fact]
     public async Task CommittedMetadataCannotBeReadAtAssignment_ThePartitionWaitsAndKeepsThePreviousOwnersParkedKeys()
     {
         var kafka = new FakeKafka();

@@ -30,7 +30,9 @@ internal sealed class CommitMetadata(EngineContext context)
 
         // Each parked key takes at most 28 bytes, 38 characters of base64.
         var parkedKeys = state.Parked;
-        parkedKeys.MetadataKeys = Math.Min(context.Options.RetryTopic.MaxParkedKeysPerPartition, Math.Max(0, (_limit - 64) / 38));
+        var fit = Math.Max(0, (_limit - 64) / 38);
+        parkedKeys.MetadataKeys = Math.Min(context.Options.RetryTopic.MaxParkedKeysPerPartition, fit);
+        parkedKeys.MetadataKeysFit = fit;
         var (parked, pinnedAt) = parkedKeys.Encode();
         if (pinnedAt is { } pin && pin < watermark)
         {

@@ -11,7 +11,8 @@ internal interface IRecordRouting
 {
     /// <summary>
     /// Before a record is handled: if its key is parked on its partition, sends it on behind the record its key waits for
-    /// and finishes it (true); false when it is to be handled here. Throws only when the record's work is abandoned.
+    /// and finishes it (true; also true, leaving it unfinished, when its partition stops while it waits for its key's
+    /// release); false when it is to be handled here. Throws only when the record's work is abandoned.
     /// </summary>
     ValueTask<bool> TryFollowAsync(PartitionState state, ConsumeResult<byte[]?, byte[]?> record, CancellationToken cancellationToken);
 

@@ -173,9 +173,27 @@ internal sealed class Rebalancer(
 
         foreach (var entry in committed)
         {
-            if (partitions.Find(entry.Partition) is { } state)
+            if (partitions.Find(entry.Partition) is not { } state)
+            {
+                continue;
+            }
+
+            if (entry.Error == ErrorCode.NoError)
             {
                 Resume(state, entry);
+            }
+            else if (context.Parking is not null)
+            {
+                Log.CommittedUnread(context.Logger, context.Name, [entry.Partition], new Error(entry.Error));
+                state.Hold |= HoldReasons.Unread;
+                _unread.Add(state);
+                _lastUnreadTry = context.Time.GetTimestamp();
+                _unreadSince ??= context.Time.GetUtcNow();
+                pauses.Request();
+            }
+            else
+            {
+                Log.CommittedReadFailed(context.Logger, context.Name, [entry.Partition], new Error(entry.Error));
             }
         }
     }
@@ -213,6 +231,12 @@ internal sealed class Rebalancer(
 
         foreach (var entry in committed)
         {
+            if (entry.Error != ErrorCode.NoError)
+            {
+                Log.CommittedUnread(context.Logger, context.Name, [entry.Partition], new Error(entry.Error));
+                continue;
+            }
+
             if (_unread.Find(s => s.TopicPartition == entry.Partition) is { } state)
             {
                 Resume(state, entry);

@@ -56,6 +56,8 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
 
     private static TimeSpan ProblemAfter => TimeSpan.FromSeconds(10);
 
+    private static TimeSpan TopicsCheckWait => TimeSpan.FromSeconds(15);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -75,7 +77,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
         {
             var config = Failures.Internal.DeadLetterWriter.BuildConfig(root, Name, consumerOptions).ThrowIfInvalid();
             var clients = services.GetRequiredService<KafkaClientFactory>();
-            _ = RetryTopicsCheck.RunAsync(
+            var check = RetryTopicsCheck.RunAsync(
                 () => clients.CreateProducer(config, KafkaClientRole.DeadLetterProducer, Name),
                 Name,
                 consumerOptions,
@@ -84,6 +86,10 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 loggerFactory.CreateLogger(Log.ConsumerCategory),
                 time,
                 stoppingToken);
+
+            // Topics created now exist when the consumer subscribes (librdkafka would learn of them only at a later metadata
+            // refresh); a cluster that cannot be reached does not hold the start: the check goes on in the background.
+            await Task.WhenAny(check, Task.Delay(TopicsCheckWait, time, stoppingToken)).ConfigureAwait(false);
         }
 
         await _engine.RunAsync(stoppingToken).ConfigureAwait(false);

@@ -6,7 +6,11 @@ namespace ReliableKafka.Offsets.Internal;
 internal readonly record struct OffsetCommit(TopicPartition Partition, long Offset, int? LeaderEpoch, string? Metadata);
 
 /// <summary>An offset the group has committed, with its metadata (null when none).</summary>
-internal readonly record struct CommittedOffset(TopicPartition Partition, long Offset, string? Metadata);
+internal readonly record struct CommittedOffset(TopicPartition Partition, long Offset, string? Metadata)
+{
+    /// <summary>Gets why this partition's offset could not be read (then Offset and Metadata say nothing), or NoError.</summary>
+    public ErrorCode Error { get; init; } = ErrorCode.NoError;
+}
 
 /// <summary>
 /// Commits and reads a consumer group's offsets together with their metadata (Confluent.Kafka's API carries

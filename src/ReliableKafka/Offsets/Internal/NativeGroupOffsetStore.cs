@@ -256,7 +256,8 @@ internal sealed unsafe partial class NativeGroupOffsetStore : IGroupOffsetStore
                     if ((ErrorCode)element->Err != ErrorCode.NoError)
                     {
                         // A partition whose offset could not be read is not one without a commit: its metadata is unknown.
-                        throw new KafkaException(new Error((ErrorCode)element->Err, $"Reading the committed offset of {partitions[i]} failed."));
+                        result.Add(new CommittedOffset(partitions[i], Offset.Unset.Value, null) { Error = (ErrorCode)element->Err });
+                        continue;
                     }
 
                     var metadata = element->Metadata == IntPtr.Zero || element->MetadataSize == 0

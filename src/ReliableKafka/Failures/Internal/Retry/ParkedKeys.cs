@@ -24,6 +24,7 @@ internal sealed class ParkedKeys
     private readonly Dictionary<ulong, Entry> _keys = [];
     private int _count;
     private int _metadataKeys = int.MaxValue;
+    private int _metadataKeysFit = int.MaxValue;
     private long _pinnedAt = -1;
 
     /// <summary>Gets how many keys are parked.</summary>
@@ -156,8 +157,9 @@ internal sealed class ParkedKeys
 
             if (entry.LastOffset > offset)
             {
-                // An earlier record of the key is done: the rest are on their way (and, unless one fails again, due).
-                entry.Draining = true;
+                // An earlier record of the key (sent on since it parked, not a release of an older episode read again) is
+                // done: the rest are on their way and, unless one fails again, due.
+                entry.Draining |= offset >= entry.PinAt;
                 return false;
             }
 
@@ -203,8 +205,8 @@ internal sealed class ParkedKeys
     }
 
     /// <summary>
-    /// Gets or sets how many parked keys the commit metadata holds (<see cref="RetryTopicOptions.MaxParkedKeysPerPartition"/>,
-    /// less when the brokers refused longer metadata): the oldest ones. Any thread.
+    /// Gets or sets how many parked keys of this owner the commit metadata holds (<see cref="RetryTopicOptions.MaxParkedKeysPerPartition"/>):
+    /// the oldest ones; keys restored from the previous owner go in beyond it. Any thread.
     /// </summary>
     public int MetadataKeys
     {
@@ -218,6 +220,22 @@ internal sealed class ParkedKeys
                     _metadataKeys = value;
                     Changed();
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gets or sets how many parked keys fit in the metadata the brokers accept (after a refusal): no more go in, restored
+    /// ones included; those left out pin the commit (a restored key at the offset committed when it was restored).
+    /// </summary>
+    public int MetadataKeysFit
+    {
+        get => Volatile.Read(ref _metadataKeysFit);
+        set
+        {
+            lock (_gate)
+            {
+                _metadataKeysFit = value;
             }
         }
     }
@@ -249,7 +267,7 @@ internal sealed class ParkedKeys
         {
             var ordered = _keys.OrderBy(k => k.Value.Restored ? 0 : 1).ThenBy(k => k.Value.PinAt).ThenBy(k => k.Key).ToList();
             var restored = ordered.Count(k => k.Value.Restored);
-            var kept = Math.Min(ordered.Count, Math.Max(_metadataKeys, restored));
+            var kept = Math.Min(Math.Min(ordered.Count, Math.Max(_metadataKeys, restored)), _metadataKeysFit);
             var pin = kept < ordered.Count ? ordered.Skip(kept).Min(k => k.Value.PinAt) : -1;
             Volatile.Write(ref _pinnedAt, pin);
             if (kept == 0)

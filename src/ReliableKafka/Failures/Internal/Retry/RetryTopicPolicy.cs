@@ -96,7 +96,7 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
                 default:
                     // The key drains: its records ahead are due and on their way. Waiting a little for its release lets it
                     // be released although records of it keep coming; if the release does not come, this one follows.
-                    using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                    using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.Stopping))
                     {
                         var waited = Task.Delay(DrainWait, _context.Time, waiting.Token);
                         var first = await Task.WhenAny(released, waited).ConfigureAwait(false);
@@ -104,6 +104,11 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
                         if (first != released)
                         {
                             cancellationToken.ThrowIfCancellationRequested();
+                            if (state.Stopping.IsCancellationRequested)
+                            {
+                                return true; // let go with its partition: left unfinished, for the next owner
+                            }
+
                             state.Parked.StopDraining(hash);
                         }
                     }

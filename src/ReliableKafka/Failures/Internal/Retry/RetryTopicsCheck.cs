@@ -6,9 +6,9 @@ using ReliableKafka.Diagnostics.Internal;
 namespace ReliableKafka.Failures.Internal.Retry;
 
 /// <summary>
-/// Checks at a consumer's start that its retry topics and parking topic exist, creating the missing ones when
-/// <see cref="RetryTopicOptions.CreateTopics"/> is set (retry topics with their source topic's partitions, the parking
-/// topic compacted), else logging them (event 2054). Runs beside the consumer: a record sent to a missing topic waits,
+/// Checks at a consumer's start that its retry topics, dead-letter topics and parking topic exist, creating the missing
+/// ones when <see cref="RetryTopicOptions.CreateTopics"/> is set (retry topics with their source topic's partitions, a
+/// dead-letter topic with one, the parking topic compacted), else logging them (event 2054). Runs beside the consumer: a record sent to a missing topic waits,
 /// unfinished, so nothing is lost meanwhile. While the cluster cannot be reached it tries again every few seconds.
 /// </summary>
 internal static class RetryTopicsCheck
@@ -60,7 +60,8 @@ internal static class RetryTopicsCheck
         var metadata = await Task.Run(() => admin.GetMetadata(Timeout), stopping).ConfigureAwait(false);
         var existing = metadata.Topics.Where(t => !t.Error.IsError).ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
         var parking = options.RetryTopic.ParkingTopicFor(options.GroupId!);
-        var required = levels.Topics.Concat(parks ? [parking] : []).ToList();
+        var deadLetters = options.Topics.Select(options.DeadLetter.TopicFor).Distinct(StringComparer.Ordinal).ToList();
+        var required = levels.Topics.Concat(deadLetters).Concat(parks ? [parking] : []).ToList();
         var missing = required.Where(t => !existing.ContainsKey(t)).ToList();
         if (missing.Count == 0)
         {
@@ -77,11 +78,13 @@ internal static class RetryTopicsCheck
         var specifications = missing.Select(topic => new TopicSpecification
         {
             Name = topic,
-            NumPartitions = topic == parking ? ParkingPartitions : existing.GetValueOrDefault(levels.Locate(topic).Source, 1),
+            NumPartitions = topic == parking ? ParkingPartitions
+                : deadLetters.Contains(topic) ? 1
+                : existing.GetValueOrDefault(levels.Locate(topic).Source, 1),
             ReplicationFactor = (short)options.RetryTopic.ReplicationFactor,
             // A record waits up to its backoff in a retry topic; retention much longer than that (a consumer outage).
-            Configs = topic == parking
-                ? new Dictionary<string, string> { ["cleanup.policy"] = "compact" }
+            Configs = topic == parking ? new Dictionary<string, string> { ["cleanup.policy"] = "compact" }
+                : deadLetters.Contains(topic) ? null
                 : new Dictionary<string, string> { ["retention.ms"] = Milliseconds(levels.Backoffs[levels.Locate(topic).Level - 1] + Delay.Internal.DelayTiers.RetentionMargin) },
         }).ToList();
         try

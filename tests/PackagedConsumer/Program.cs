@@ -1,7 +1,8 @@
 // The packaged-consumer test: what a user's app does with the packed packages. Starts the embedded cluster
 // (ReliableKafka.Testing), produces through ReliableKafka's producer and schedules messages through its delayed
-// delivery, consumes both with handlers, and exits 0 once the handlers saw every message (no scheduled one before it
-// was due), else 1 with the reason.
+// delivery, consumes both with handlers (the orders through a retry topic: some fail once, and their customers' later
+// orders must still come in order), and exits 0 once the handlers saw every message (no scheduled one before it was
+// due, each customer's orders in order), else 1 with the reason.
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -32,6 +33,9 @@ try
     await using var cluster = new EmbeddedKafkaCluster(new EmbeddedKafkaClusterOptions { BrokerCount = 3 });
     cluster.CreateTopic(Topic, partitions: 4);
     cluster.CreateTopic(Topic + ".dlt");
+    var backoff = TimeSpan.FromMilliseconds(500);
+    cluster.CreateTopic(RetryTopicOptions.TopicFor("order-processing", Topic, backoff), partitions: 4);
+    cluster.CreateTopic("order-processing" + RetryTopicOptions.DefaultParkingTopicSuffix);
     cluster.CreateTopic(Reminders, partitions: 2);
     cluster.CreateTopic(Reminders + ".dlt");
     var delay = new DelayedDeliveryOptions { TopicPrefix = "packaged" };
@@ -53,6 +57,9 @@ try
         {
             o.GroupId = "order-processing";
             o.Topics.Add(Topic);
+            o.FailurePolicy = FailurePolicy.RetryTopic;
+            o.Retry.MaxAttempts = 1;
+            o.RetryTopic.Backoffs.Add(backoff);
         })
         .AddDelayedDelivery(o =>
         {
@@ -90,6 +97,13 @@ try
         return 1;
     }
 
+    var outOfOrder = seen.OutOfOrderCustomers();
+    if (outOfOrder.Count > 0 || seen.FailedOnce == 0)
+    {
+        Console.Error.WriteLine($"FAILED ({variant}): {(seen.FailedOnce == 0 ? "no order went through the retry topic" : $"orders of {string.Join(", ", outOfOrder)} were handled out of order")}.");
+        return 1;
+    }
+
     var early = host.Services.GetRequiredService<ReminderLog>().Received.Where(r => r.Value < due[r.Key]).Select(r => r.Key).ToList();
     if (early.Count > 0)
     {
@@ -97,7 +111,7 @@ try
         return 1;
     }
 
-    Console.WriteLine($"PASSED ({variant}): produced {MessageCount} messages and scheduled {ScheduledCount}; the handlers saw all of them, none before it was due.");
+    Console.WriteLine($"PASSED ({variant}): produced {MessageCount} messages ({seen.FailedOnce} failing once, through the retry topic) and scheduled {ScheduledCount}; the handlers saw all of them, each customer's in order, none scheduled before it was due.");
     return 0;
 }
 catch (Exception e)
@@ -113,23 +127,41 @@ static string Informational(Assembly assembly) =>
 
 namespace PackagedConsumer
 {
-    /// <summary>The distinct messages the handler saw.</summary>
+    /// <summary>The distinct messages the handler saw (and, per key, in which order).</summary>
     internal sealed class SeenMessages(int expected)
     {
         private readonly ConcurrentDictionary<string, bool> _values = new();
+        private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _byKey = new();
+        private readonly ConcurrentDictionary<string, bool> _failed = new();
         private readonly TaskCompletionSource _allSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task AllSeen => _allSeen.Task;
 
         public int Count => _values.Count;
 
-        public void Add(string value)
+        public int FailedOnce => _failed.Count;
+
+        /// <summary>Whether this is the first attempt of a message chosen to fail once (every 25th order).</summary>
+        public bool FailsNow(string value) => value.StartsWith("order-", StringComparison.Ordinal)
+            && int.Parse(value["order-".Length..], System.Globalization.CultureInfo.InvariantCulture) % 25 == 3
+            && _failed.TryAdd(value, true);
+
+        public void Add(string value, string? key = null)
         {
+            if (key is not null && value.StartsWith("order-", StringComparison.Ordinal) && !_values.ContainsKey(value))
+            {
+                _byKey.GetOrAdd(key, _ => new()).Enqueue(int.Parse(value["order-".Length..], System.Globalization.CultureInfo.InvariantCulture));
+            }
+
             if (_values.TryAdd(value, true) && _values.Count >= expected)
             {
                 _allSeen.TrySetResult();
             }
         }
+
+        /// <summary>The keys whose messages were first handled out of their order.</summary>
+        public List<string> OutOfOrderCustomers() =>
+            [.. _byKey.Where(k => !k.Value.SequenceEqual(k.Value.Order())).Select(k => k.Key).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>When each scheduled message arrived.</summary>
@@ -154,12 +186,17 @@ namespace PackagedConsumer
         }
     }
 
-    /// <summary>The consumer's handler: records each message it was given.</summary>
+    /// <summary>The consumer's handler: records each message it was given; a few fail their first attempt.</summary>
     internal sealed class OrderHandler(SeenMessages seen) : IMessageHandler<string, string>
     {
         public Task HandleAsync(MessageContext<string, string> context, CancellationToken cancellationToken)
         {
-            seen.Add(context.Value);
+            if (seen.FailsNow(context.Value))
+            {
+                throw new TimeoutException($"{context.Value} cannot be stored now (fails once)");
+            }
+
+            seen.Add(context.Value, context.Key);
             return Task.CompletedTask;
         }
     }

@@ -76,6 +76,7 @@ internal sealed class RecordPipeline
     {
         var token = state.Cancellation.Token;
         lane.Attempts = 0;
+        using var activity = Tracing.StartProcess(record, _context.GroupId);
         try
         {
             if (_routing is not null && await _routing.TryFollowAsync(state, record, token).ConfigureAwait(false))
@@ -95,6 +96,7 @@ internal sealed class RecordPipeline
             catch (MessageDeserializationException e) when (!token.IsCancellationRequested)
             {
                 // Poison (a synchronous deserializer's failure, or an asynchronous one's that another try cannot fix).
+                Tracing.Failed(activity, e);
                 await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, Attempts: 0), token).ConfigureAwait(false);
                 return;
             }
@@ -123,6 +125,7 @@ internal sealed class RecordPipeline
         }
         catch (Exception e)
         {
+            Tracing.Failed(activity, e);
             await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, lane.Attempts), token).ConfigureAwait(false);
         }
         finally

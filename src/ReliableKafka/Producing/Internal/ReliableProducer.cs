@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Serialization.Internal;
 
 namespace ReliableKafka.Producing.Internal;
@@ -53,6 +54,37 @@ internal sealed class ReliableProducer<TKey, TValue>(
                 messageId = MessageIds.ReadUtf8(headers);
             }
 
+            if (Tracing.StartSend(topic, IdText(messageId), ref headers) is { } activity)
+            {
+                return Traced(activity, SendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken));
+            }
+
+            return SendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken);
+        }
+        catch (Exception e) when (Failed(e, topic, messageId) is { } failed)
+        {
+            return failed;
+        }
+    }
+
+    private static async Task<ProduceResult> Traced(System.Diagnostics.Activity activity, Task<ProduceResult> sent)
+    {
+        try
+        {
+            return await sent.ConfigureAwait(false);
+        }
+        finally
+        {
+            Tracing.EndSend(activity, sent);
+        }
+    }
+
+    /// <summary>Serializes and queues the message (its headers final).</summary>
+    private Task<ProduceResult> SendAsync(
+        ProducerClient client, string topic, string serializeAs, Message<TKey, TValue> message, Headers? headers, byte[]? messageId, CancellationToken cancellationToken)
+    {
+        try
+        {
             if (_keySerializer.IsAsync || _valueSerializer.IsAsync)
             {
                 return SerializeThenSendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken);

@@ -38,7 +38,6 @@ public sealed class RetryHeadersTests
         Text(second, ReliableKafkaHeaders.RetryFirstExceptionType).Should().Be(typeof(TimeoutException).FullName, "the first failure is kept");
         Text(second, ReliableKafkaHeaders.RetryFirstExceptionMessage).Should().Be("busy");
         Text(second, ReliableKafkaHeaders.RetryParkedIn).Should().Be("orders:3:42 orders.retry.billing.10s:0:7");
-        RetryHeaders.Without(second).Select(h => h.Key).Should().Equal("app");
     }
 
     [Fact]

@@ -41,11 +41,7 @@ internal sealed class Rebalancer(
     /// <summary>Gets since when partitions wait for their committed metadata to be read (HoldReasons.Unread), or null; any thread.</summary>
     public DateTimeOffset? UnreadSince => Volatile.Read(ref _unreadSinceTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
-    private DateTimeOffset? _unreadSince
-    {
-        get => UnreadSince;
-        set => Volatile.Write(ref _unreadSinceTicks, value?.UtcTicks ?? 0);
-    }
+
 
     public void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
     {
@@ -149,18 +145,9 @@ internal sealed class Rebalancer(
         catch (KafkaException e) when (context.Parking is not null)
         {
             Log.CommittedUnread(context.Logger, context.Name, assigned, e.Error);
+            foreach (var state in assigned.Select(partitions.Find).OfType<PartitionState>())
             {
-                // Keys parked by the previous owner are in that metadata: handling a record before it is read could let it
-                // overtake the records of its key in the retry topics. The partitions wait, and it is read again.
-                foreach (var state in assigned.Select(partitions.Find).OfType<PartitionState>())
-                {
-                    state.Hold |= HoldReasons.Unread;
-                    _unread.Add(state);
-                }
-
-                _lastUnreadTry = context.Time.GetTimestamp();
-                _unreadSince ??= context.Time.GetUtcNow();
-                pauses.Request();
+                HoldUntilRead(state);
             }
 
             return;
@@ -185,17 +172,30 @@ internal sealed class Rebalancer(
             else if (context.Parking is not null)
             {
                 Log.CommittedUnread(context.Logger, context.Name, [entry.Partition], new Error(entry.Error));
-                state.Hold |= HoldReasons.Unread;
-                _unread.Add(state);
-                _lastUnreadTry = context.Time.GetTimestamp();
-                _unreadSince ??= context.Time.GetUtcNow();
-                pauses.Request();
+                HoldUntilRead(state);
             }
             else
             {
                 Log.CommittedReadFailed(context.Logger, context.Name, [entry.Partition], new Error(entry.Error));
             }
         }
+    }
+
+    /// <summary>
+    /// Holds a partition whose committed metadata could not be read (keys park): the previous owner's parked keys are in
+    /// it, and a record handled before it is read could overtake the records of its key in the retry topics.
+    /// </summary>
+    private void HoldUntilRead(PartitionState state)
+    {
+        state.Hold |= HoldReasons.Unread;
+        _unread.Add(state);
+        _lastUnreadTry = context.Time.GetTimestamp();
+        if (Volatile.Read(ref _unreadSinceTicks) == 0)
+        {
+            Volatile.Write(ref _unreadSinceTicks, context.Time.GetUtcNow().UtcTicks);
+        }
+
+        pauses.Request();
     }
 
     /// <summary>
@@ -213,7 +213,7 @@ internal sealed class Rebalancer(
         _lastUnreadTry = context.Time.GetTimestamp();
         if (_unread.Count == 0)
         {
-            _unreadSince = null;
+            Volatile.Write(ref _unreadSinceTicks, 0);
             return;
         }
 
@@ -248,7 +248,7 @@ internal sealed class Rebalancer(
 
         if (_unread.Count == 0)
         {
-            _unreadSince = null;
+            Volatile.Write(ref _unreadSinceTicks, 0);
         }
 
         pauses.Request();

@@ -8,8 +8,9 @@ namespace ReliableKafka.Failures.Internal.Retry;
 /// <summary>
 /// The keys parked on one partition (<see cref="KeyOrderOnFailure.Park"/>): for each, the offset of the last record of
 /// the key this partition sent to a retry topic and when the record it waits for may be handled again. A key is
-/// released only by the record at its last offset (<see cref="Release"/>): until that one was handled or dead-lettered,
-/// later records of the key follow it. Kept in the partition's commit metadata, so its next owner parks the same keys.
+/// released only by a record at or beyond its last offset (<see cref="Release"/>): until that one was handled or
+/// dead-lettered, later records of the key follow it (or, once an earlier one is done, wait briefly for the release).
+/// Kept in the partition's commit metadata, so its next owner parks the same keys.
 /// Any thread (lanes park and follow, the parking reader releases, the poll thread encodes).
 /// </summary>
 internal sealed class ParkedKeys
@@ -49,20 +50,6 @@ internal sealed class ParkedKeys
     /// </summary>
     public static ulong HashOf(byte[]? key) =>
         key is null ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(key));
-
-    /// <summary>Whether the key is parked.</summary>
-    public bool IsParked(ulong hash)
-    {
-        if (Count == 0)
-        {
-            return false;
-        }
-
-        lock (_gate)
-        {
-            return _keys.ContainsKey(hash);
-        }
-    }
 
     /// <summary>
     /// If the key is parked, counts <paramref name="offset"/> as its last record sent on and gives when the record it

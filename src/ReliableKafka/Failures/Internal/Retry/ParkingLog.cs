@@ -44,7 +44,7 @@ internal sealed class ParkingLog : IDisposable
     private DateTimeOffset _lastLogged = DateTimeOffset.MinValue;
     private long _lastFailure;
     private Thread? _thread;
-    private int _releasesFailing;
+    private readonly FailingCount _releasesFailing = new();
 
     public ParkingLog(
         string topic,
@@ -82,7 +82,7 @@ internal sealed class ParkingLog : IDisposable
     }
 
     /// <summary>Gets how many records wait for their release to be written (the parking topic cannot be written to).</summary>
-    public int ReleasesFailing => Volatile.Read(ref _releasesFailing);
+    public int ReleasesFailing => _releasesFailing.Value;
 
     /// <summary>The parking key of a key parked on a partition: <c>group/topic:partition:hash</c> (hash in hexadecimal).</summary>
     public string KeyOf(TopicPartition partition, ulong hash) =>
@@ -128,57 +128,40 @@ internal sealed class ParkingLog : IDisposable
     /// </summary>
     public async Task ReleaseAsync(IReadOnlyList<ParkedPlace> places, ulong hash, CancellationToken cancellationToken)
     {
-        var failing = false;
         var pending = places.ToList();
-        var retries = Backoffs.UntilItWorks(FirstPause, MaxPause, _time, static _ => true, (e, pause) =>
-        {
-            if (!failing)
+        await _releasesFailing.UntilItWorksAsync(
+            async token =>
             {
-                failing = true;
-                Interlocked.Increment(ref _releasesFailing);
-            }
-
-            Log.ParkingWriteFailed(_logger, _consumerName, _topic, (long)pause.TotalMilliseconds, e.Message);
-        });
-        try
-        {
-            await retries.ExecuteAsync(
-                async token =>
+                token.ThrowIfCancellationRequested();
+                var sends = pending.Select(place => _writer.SendAsync(
+                    new TopicPartition(_topic, Partition.Any),
+                    new Message<byte[]?, byte[]?>
+                    {
+                        Key = Encoding.UTF8.GetBytes(KeyOf(place.TopicPartition, hash)),
+                        Value = Encoding.UTF8.GetBytes(place.Offset.ToString(CultureInfo.InvariantCulture)),
+                    },
+                    token)).ToList();
+                try
                 {
-                    token.ThrowIfCancellationRequested();
-                    var sends = pending.Select(place => _writer.SendAsync(
-                        new TopicPartition(_topic, Partition.Any),
-                        new Message<byte[]?, byte[]?>
-                        {
-                            Key = Encoding.UTF8.GetBytes(KeyOf(place.TopicPartition, hash)),
-                            Value = Encoding.UTF8.GetBytes(place.Offset.ToString(CultureInfo.InvariantCulture)),
-                        },
-                        token)).ToList();
-                    try
+                    await Task.WhenAll(sends).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // What was acknowledged is not written again.
+                    for (var i = sends.Count - 1; i >= 0; i--)
                     {
-                        await Task.WhenAll(sends).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        // What was acknowledged is not written again.
-                        for (var i = sends.Count - 1; i >= 0; i--)
+                        if (sends[i].IsCompletedSuccessfully)
                         {
-                            if (sends[i].IsCompletedSuccessfully)
-                            {
-                                pending.RemoveAt(i);
-                            }
+                            pending.RemoveAt(i);
                         }
                     }
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (failing)
-            {
-                Interlocked.Decrement(ref _releasesFailing);
-            }
-        }
+                }
+            },
+            FirstPause,
+            MaxPause,
+            _time,
+            (e, pause) => Log.ParkingWriteFailed(_logger, _consumerName, _topic, (long)pause.TotalMilliseconds, e.Message),
+            cancellationToken).ConfigureAwait(false);
 
         foreach (var place in places)
         {

@@ -122,21 +122,6 @@ internal static class RetryHeaders
         return copy;
     }
 
-    /// <summary>A copy of headers without any retry header (a record sent back from a dead-letter topic starts afresh).</summary>
-    public static Headers Without(Headers? source)
-    {
-        var copy = new Headers();
-        foreach (var header in source ?? [])
-        {
-            if (!header.Key.StartsWith(Prefix, StringComparison.Ordinal))
-            {
-                copy.Add(header.Key, header.GetValueBytes());
-            }
-        }
-
-        return copy;
-    }
-
     private static string? Text(Headers? headers, string name) =>
         headers is not null && headers.TryGetLastBytes(name, out var bytes) && bytes is not null ? Encoding.UTF8.GetString(bytes) : null;
 

@@ -25,7 +25,7 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
     private readonly IDeadLetterWriter _writer;
     private readonly DeadLetterPolicy _deadLetters;
     private readonly bool _byPartition;
-    private int _sendsFailing;
+    private readonly FailingCount _sendsFailing = new();
 
     public RetryTopicPolicy(EngineContext context, RetryLevels levels, IDeadLetterWriter writer, Deduplication.Internal.Deduplicator? dedup, ParkingLog? parking)
     {
@@ -41,7 +41,7 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
     public ParkingLog? Parking { get; }
 
     /// <summary>Gets how many failed records wait for a write (to a retry topic, the dead-letter topic or the parking topic) that failed to be retried.</summary>
-    public int RecordsWaiting => _deadLetters.RecordsWaiting + Volatile.Read(ref _sendsFailing) + (Parking?.ReleasesFailing ?? 0);
+    public int RecordsWaiting => _deadLetters.RecordsWaiting + _sendsFailing.Value + (Parking?.ReleasesFailing ?? 0);
 
     public async Task ApplyAsync(FailedRecord failed, CancellationToken cancellationToken)
     {
@@ -172,13 +172,15 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
             Log.ParkedKeysBeyondMetadata(_context.Logger, _context.Name, new TopicPartitionOffset(record.TopicPartition, state.Parked.PinnedAt ?? offset), state.Parked.MetadataKeys);
         }
 
-        var places = _levels.IsRetryTopic(record.Topic) ? RetryHeaders.ReadParkedIn(record.Message.Headers) : new List<ParkedPlace>();
+        // A record of a retry topic carries retry headers; a source topic's record starts afresh whatever its headers say.
+        var retryHeaders = level > 1 ? record.Message.Headers : null;
+        var places = RetryHeaders.ReadParkedIn(retryHeaders);
         if (Parking is not null)
         {
             places.Add(new ParkedPlace(record.Topic, record.Partition.Value, offset));
         }
 
-        var count = RetryHeaders.ReadCount(_levels.IsRetryTopic(record.Topic) ? record.Message.Headers : null) + (failure is null ? 0 : 1);
+        var count = RetryHeaders.ReadCount(retryHeaders) + (failure is null ? 0 : 1);
         var message = new Message<byte[]?, byte[]?>
         {
             Key = record.Message.Key,
@@ -192,46 +194,32 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
             Log.RetryScheduled(_context.Logger, _context.Name, record.TopicPartitionOffset, failure, topic, notBefore);
         }
 
-        var failing = false;
         var refresh = false;
-        var retries = Backoffs.UntilItWorks(FirstRetryPause, MaxRetryPause, time, static _ => true, (e, pause) =>
-        {
-            if (!failing)
+        await _sendsFailing.UntilItWorksAsync(
+            async cancellationToken =>
             {
-                failing = true;
-                Interlocked.Increment(ref _sendsFailing);
-            }
+                cancellationToken.ThrowIfCancellationRequested();
 
-            refresh = true;
-            Log.RetrySendFailed(_context.Logger, _context.Name, record.TopicPartitionOffset, topic, (long)pause.TotalMilliseconds, e.Message);
-        });
-        try
-        {
-            await retries.ExecuteAsync(
-                async cancellationToken =>
+                // Records that park together (a whole partition, keyless records) go to one partition of the retry
+                // topic, so that they stay in order there; keyed records go where their key maps to.
+                var partition = Partition.Any;
+                if (_byPartition || record.Message.Key is null)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    var partitions = await _writer.PartitionCountAsync(topic, refresh, cancellationToken).ConfigureAwait(false);
+                    partition = new Partition(record.Partition.Value % partitions);
+                }
 
-                    // Records that park together (a whole partition, keyless records) go to one partition of the retry
-                    // topic, so that they stay in order there; keyed records go where their key maps to.
-                    var partition = Partition.Any;
-                    if (_byPartition || record.Message.Key is null)
-                    {
-                        var partitions = await _writer.PartitionCountAsync(topic, refresh, cancellationToken).ConfigureAwait(false);
-                        partition = new Partition(record.Partition.Value % partitions);
-                    }
-
-                    await _writer.SendAsync(new TopicPartition(topic, partition), message, cancellationToken).ConfigureAwait(false);
-                },
-                token).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (failing)
+                await _writer.SendAsync(new TopicPartition(topic, partition), message, cancellationToken).ConfigureAwait(false);
+            },
+            FirstRetryPause,
+            MaxRetryPause,
+            time,
+            (e, pause) =>
             {
-                Interlocked.Decrement(ref _sendsFailing);
-            }
-        }
+                refresh = true;
+                Log.RetrySendFailed(_context.Logger, _context.Name, record.TopicPartitionOffset, topic, (long)pause.TotalMilliseconds, e.Message);
+            },
+            token).ConfigureAwait(false);
 
         ConsumerMetrics.RetrySent(_context.Name, _context.GroupId, state.TopicPartition, topic, follower: failure is null);
         state.Offsets.Complete(offset);

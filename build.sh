@@ -5,7 +5,7 @@
 #   ./build.sh test          build, then run the unit and integration tests on net10.0 and net8.0, the fault-injection
 #                            suite on net10.0 and the package test, and print the totals
 #   ./build.sh faults        build, then run only the fault-injection suite (RELIABLEKAFKA_FAULT_SEED=n replays a seed)
-#   ./build.sh pack          pack the four libraries (Release) into artifacts/packages and check the packages
+#   ./build.sh pack          pack the five libraries (Release) into artifacts/packages and check the packages
 #                            (eng/check-packages.py); prints the version, which comes from git tags (MinVer)
 #   ./build.sh package-test  pack, then build and run the apps in tests/PackagedConsumer against the packed packages
 #                            (net8.0 on Microsoft.Extensions 8, net10.0 on 10)
@@ -26,7 +26,7 @@ readonly CONFIGURATION="${CONFIGURATION:-Release}"
 readonly RESULTS_DIR="${ROOT}/artifacts/test-results"
 readonly PACKAGES_DIR="${ROOT}/artifacts/packages"
 readonly PACKAGE_TEST_DIR="${ROOT}/artifacts/package-test"
-readonly LIBRARIES=(src/ReliableKafka src/ReliableKafka.Sqlite src/ReliableKafka.PostgreSql src/ReliableKafka.Testing)
+readonly LIBRARIES=(src/ReliableKafka src/ReliableKafka.Sqlite src/ReliableKafka.PostgreSql src/ReliableKafka.Testing src/ReliableKafka.Dashboard)
 
 cd "${ROOT}"
 
@@ -40,6 +40,10 @@ provision_postgresql() {
   local connection
   connection="$(bash "${ROOT}/eng/provision-postgresql.sh")" || die "PostgreSQL could not be provisioned (see above)."
   export RELIABLEKAFKA_POSTGRESQL="${connection}"
+}
+
+provision_chromium() {
+  bash "${ROOT}/eng/provision-chromium.sh" || die "Chromium could not be provisioned for the dashboard's browser tests (see above)."
 }
 
 build() {
@@ -98,8 +102,10 @@ run_tests() {
   local status=0 package_status=0
   run_test_project tests/ReliableKafka.Tests net10.0 ReliableKafka.Tests || status=1
   run_test_project tests/ReliableKafka.IntegrationTests net10.0 ReliableKafka.IntegrationTests "Category!=Faults" || status=1
+  run_test_project tests/ReliableKafka.Dashboard.Tests net10.0 ReliableKafka.Dashboard.Tests || status=1
   run_test_project tests/ReliableKafka.Tests net8.0 ReliableKafka.Tests.net8.0 || status=1
   run_test_project tests/ReliableKafka.IntegrationTests net8.0 ReliableKafka.IntegrationTests.net8.0 "Category!=Faults" || status=1
+  run_test_project tests/ReliableKafka.Dashboard.Tests net8.0 ReliableKafka.Dashboard.Tests.net8.0 || status=1
   run_test_project tests/ReliableKafka.IntegrationTests net10.0 ReliableKafka.FaultTests "Category=Faults" || status=1
   ( package_test ) || package_status=1
   print_fault_lines
@@ -171,7 +177,7 @@ main() {
   require_dotnet
   case "${command}" in
     build) build ;;
-    test) provision_postgresql; build; run_tests ;;
+    test) provision_postgresql; provision_chromium; build; run_tests ;;
     faults) build; run_faults ;;
     pack) pack ;;
     package-test) package_test ;;

@@ -19,7 +19,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPOSITORY_URL = "https://github.com/reliablekafka/ReliableKafka"
-PACKAGES = ["ReliableKafka", "ReliableKafka.Sqlite", "ReliableKafka.PostgreSql", "ReliableKafka.Testing"]
+PACKAGES = ["ReliableKafka", "ReliableKafka.Sqlite", "ReliableKafka.PostgreSql", "ReliableKafka.Testing", "ReliableKafka.Dashboard"]
 FRAMEWORKS = {"net8.0": "8.0.", "net10.0": "10.0."}  # target framework -> Microsoft.Extensions version prefix
 
 

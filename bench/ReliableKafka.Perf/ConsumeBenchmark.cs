@@ -33,7 +33,8 @@ internal static class ConsumeBenchmark
     /// <param name="settings">How many records of what size over how many partitions.</param>
     /// <param name="withMessageIds">Whether each record carries a message id header.</param>
     /// <param name="keys">Distinct keys, round robin (0: no keys).</param>
-    public static void Fill(PerfCluster cluster, string topic, ConsumeSettings settings, bool withMessageIds = false, int keys = 0)
+    /// <param name="withTraceParent">Whether each record carries a W3C traceparent header (a trace of its own).</param>
+    public static void Fill(PerfCluster cluster, string topic, ConsumeSettings settings, bool withMessageIds = false, int keys = 0, bool withTraceParent = false)
     {
         var value = new byte[settings.RecordSize];
         new Random(7).NextBytes(value);
@@ -54,7 +55,7 @@ internal static class ConsumeBenchmark
                     {
                         Key = keys > 0 ? System.Text.Encoding.UTF8.GetBytes($"key-{i % keys}") : null,
                         Value = value,
-                        Headers = withMessageIds ? new Headers { { ReliableKafkaHeaders.MessageId, System.Text.Encoding.UTF8.GetBytes(Guid.NewGuid().ToString("N")) } } : null,
+                        Headers = Headers(withMessageIds, withTraceParent),
                     });
                     break;
                 }
@@ -69,6 +70,27 @@ internal static class ConsumeBenchmark
         {
             throw new InvalidOperationException("Filling the topic did not finish in 2 minutes.");
         }
+    }
+
+    private static Headers? Headers(bool withMessageId, bool withTraceParent)
+    {
+        if (!withMessageId && !withTraceParent)
+        {
+            return null;
+        }
+
+        var headers = new Headers();
+        if (withMessageId)
+        {
+            headers.Add(ReliableKafkaHeaders.MessageId, System.Text.Encoding.UTF8.GetBytes(Guid.NewGuid().ToString("N")));
+        }
+
+        if (withTraceParent)
+        {
+            headers.Add("traceparent", System.Text.Encoding.UTF8.GetBytes($"00-{ActivityTraceId.CreateRandom()}-{ActivitySpanId.CreateRandom()}-01"));
+        }
+
+        return headers;
     }
 
     /// <param name="cluster">The cluster.</param>

@@ -164,11 +164,27 @@ retryCommand.SetAction(async (parse, _) =>
     return await report.FinishAsync(parse.GetValue(json));
 });
 
+var telemetryRecords = new Option<int>("--num-records") { Description = "Records per round.", DefaultValueFactory = _ => 120_000 };
+var telemetryKeys = new Option<int>("--keys") { Description = "Distinct keys, round robin.", DefaultValueFactory = _ => 1000 };
+var telemetryCommand = new Command("telemetry", "Consume with OpenTelemetry tracing and metrics listening (exporters attached) against nobody listening, alternating in the same run.")
+{
+    telemetryRecords, recordSize, consumePartitions, telemetryKeys, bootstrapServers, rounds, json,
+};
+telemetryCommand.SetAction(async (parse, _) =>
+{
+    var settings = new TelemetrySettings(parse.GetValue(telemetryRecords), parse.GetValue(recordSize), parse.GetValue(consumePartitions), parse.GetValue(telemetryKeys));
+    var report = new Report();
+    using var cluster = PerfCluster.Open(parse.GetValue(bootstrapServers));
+    Console.WriteLine($"Running on the {cluster.Description}.");
+    report.Add(await TelemetryBenchmark.RunAsync(cluster, settings, parse.GetValue(rounds)));
+    return await report.FinishAsync(parse.GetValue(json));
+});
+
 var suiteRounds = new Option<int>("--rounds") { Description = "Measured rounds per client.", DefaultValueFactory = _ => 5 };
 var root = new RootCommand(
     "ReliableKafka perf tool. Without a command: the quick suite (1 KiB produce with acks=all and consume, each side by side with raw Confluent.Kafka).")
 {
-    produce, consume, engine, dedup, delayCommand, retryCommand, bootstrapServers, suiteRounds, json,
+    produce, consume, engine, dedup, delayCommand, retryCommand, telemetryCommand, bootstrapServers, suiteRounds, json,
 };
 root.SetAction(async (parse, _) =>
 {

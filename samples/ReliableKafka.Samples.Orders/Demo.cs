@@ -1,5 +1,6 @@
 using System.Globalization;
 using Confluent.Kafka;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Options;
 using ReliableKafka;
 
@@ -47,6 +48,41 @@ public static class Demo
         await host.StopAsync();
 
         return Report(kafka, groupId, demo, acknowledged, processed);
+    }
+
+    /// <summary>
+    /// Serves the dashboard while orders keep coming (about 50 a second, one in forty without an amount, which fails into
+    /// the dead-letter topic) until Ctrl+C.
+    /// </summary>
+    public static async Task<int> RunWithDashboardAsync(WebApplication app, DemoKafka kafka)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(kafka);
+        var demo = app.Services.GetRequiredService<IConfiguration>().GetSection("Demo").Get<DemoOptions>() ?? new DemoOptions();
+        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        await app.StartAsync();
+        var address = app.Urls.FirstOrDefault() ?? "http://localhost:5000";
+        Console.WriteLine($"ReliableKafka order demo on the {kafka.Description}: orders keep coming; dashboard at {address.TrimEnd('/')}/kafka/ (Ctrl+C stops)");
+
+        var checkout = app.Services.GetRequiredService<Checkout>();
+        var runId = Guid.NewGuid().ToString("N")[..8];
+        var sequences = new int[demo.Customers];
+        try
+        {
+            for (var i = 0; !stopping.IsCancellationRequested; i++)
+            {
+                var customer = i % demo.Customers;
+                var amount = i % 40 == 39 ? 0 : 10 + (i % 90);
+                await checkout.PlaceAsync(kafka.Topic, new OrderPlaced($"{runId}-{i}", $"customer-{customer:D3}", sequences[customer]++, amount, runId), stopping);
+                await Task.Delay(20, stopping);
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+
+        await app.StopAsync();
+        return 0;
     }
 
     private static async Task<List<ProcessedOrder>> WaitForAsync(OrderLedger ledger, string runId, int count, TimeSpan timeout)

@@ -7,7 +7,7 @@ namespace OrderProcessing;
 
 /// <summary>
 /// The Kafka the demo talks to: the configured one (ReliableKafka:BootstrapServers or --bootstrap-servers),
-/// or else an embedded cluster started here. Creates the orders topic either way (an existing one is kept).
+/// or else an embedded cluster started here. Creates the orders topic and its dead-letter topic either way (existing ones are kept).
 /// </summary>
 public sealed class DemoKafka : IAsyncDisposable
 {
@@ -38,11 +38,13 @@ public sealed class DemoKafka : IAsyncDisposable
         {
             var cluster = new EmbeddedKafkaCluster(new EmbeddedKafkaClusterOptions { BrokerCount = 3 });
             cluster.CreateTopic(topic, demo.Partitions);
+            cluster.CreateTopic(topic + ".dlt", 1); // where orders that fail for good go (the consumer's default DeadLetter policy)
             configuration[$"{ReliableKafkaOptions.SectionName}:BootstrapServers"] = cluster.BootstrapServers;
             return new DemoKafka(cluster, cluster.BootstrapServers, topic, $"embedded Kafka cluster, 3 brokers at {cluster.BootstrapServers}");
         }
 
         CreateTopicIfMissing(bootstrapServers, topic, demo.Partitions);
+        CreateTopicIfMissing(bootstrapServers, topic + ".dlt", 1);
         return new DemoKafka(null, bootstrapServers, topic, $"Kafka at {bootstrapServers}");
     }
 

@@ -7,7 +7,13 @@ public sealed class OrderPlacedHandler(OrderLedger ledger) : IMessageHandler<str
 {
     public async Task HandleAsync(MessageContext<string, OrderPlaced> context, CancellationToken cancellationToken)
     {
-        // A real handler would write to a database or call a service here.
+        // A real handler would write to a database or call a service here. An order it cannot take fails: after its
+        // retries it goes to the dead-letter topic (orders.dlt), and its offset is committed.
+        if (context.Value.Amount <= 0)
+        {
+            throw new InvalidOperationException($"Order {context.Value.OrderId} has no amount.");
+        }
+
         await Task.Yield();
         ledger.Record(context.Value, context.Partition.Value, context.Offset.Value);
     }

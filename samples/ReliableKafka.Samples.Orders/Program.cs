@@ -1,7 +1,13 @@
+using Microsoft.AspNetCore.Builder;
 using OrderProcessing;
 using ReliableKafka;
 
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// --dashboard: run as an ASP.NET Core app that keeps placing orders and serves the dashboard at /kafka/.
+var dashboard = args.Contains("--dashboard");
+args = [.. args.Where(a => a != "--dashboard")];
+IHostApplicationBuilder builder = dashboard
+    ? WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory })
+    : Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Configuration.AddCommandLine(args, Demo.CommandLineSwitches);
 
 // With no bootstrap servers configured, the demo starts an embedded Kafka cluster (ReliableKafka.Testing).
@@ -17,5 +23,13 @@ builder.Services.AddReliableKafka(builder.Configuration.GetSection(ReliableKafka
 builder.Services.AddSingleton<Checkout>();
 builder.Services.AddSingleton<OrderLedger>();
 
-using var host = builder.Build();
+if (dashboard)
+{
+    await using var app = ((WebApplicationBuilder)builder).Build();
+    // A local demo: the actions are on. In production, turn them on only behind RequireAuthorization.
+    app.MapReliableKafkaDashboard("/kafka", o => (o.AllowPause, o.AllowRedrive) = (true, true));
+    return await Demo.RunWithDashboardAsync(app, kafka);
+}
+
+using var host = ((HostApplicationBuilder)builder).Build();
 return await Demo.RunAsync(host, kafka);

@@ -21,7 +21,7 @@ internal sealed class CounterProbe : IDisposable
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "group" && (string?)tag.Value == group)
+                if (tag.Key == "messaging.consumer.group.name" && (string?)tag.Value == group)
                 {
                     Interlocked.Add(ref _total, value);
                 }

@@ -18,11 +18,11 @@ internal sealed class GaugeProbe : IDisposable
                 l.EnableMeasurementEvents(i);
             }
         };
-        _listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "group" && (string?)tag.Value == group)
+                if (tag.Key == "messaging.consumer.group.name" && (string?)tag.Value == group)
                 {
                     lock (_gate)
                     {

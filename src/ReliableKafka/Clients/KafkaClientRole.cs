@@ -39,4 +39,11 @@ public enum KafkaClientRole
     /// group), which tells the consumer which parked keys were released; the name is the consumer's.
     /// </summary>
     ParkingReader,
+
+    /// <summary>
+    /// The producer whose only use is asking a cluster for its metadata every few seconds for the health check
+    /// (<see cref="HealthOptions.BrokersUnreachableAfter"/>); it sends no message. The name is <c>health</c>, the
+    /// cluster that of the context.
+    /// </summary>
+    HealthProbe,
 }

@@ -119,6 +119,14 @@ public sealed class ConsumerOptions
     /// <summary>Gets the in-place retries of a failing handler (AtLeastOnce; under AtMostOnce a failure is logged and not retried).</summary>
     public RetryOptions Retry { get; } = new();
 
+    /// <summary>
+    /// Gets or sets whether the span of each record handled (<c>&lt;topic&gt; process</c>, on the
+    /// <see cref="ReliableKafkaDiagnostics.ActivitySourceName"/> source) is a child of the trace context in the record's
+    /// headers, or links to it from a trace of its own.
+    /// </summary>
+    /// <value>The default is <see cref="TraceContextUse.Parent"/>: producer and consumer share one trace.</value>
+    public TraceContextUse TraceContext { get; set; } = TraceContextUse.Parent;
+
     /// <summary>Gets or sets what happens to a record that still fails after its retries, or cannot be deserialized (AtLeastOnce).</summary>
     /// <value>The default is <see cref="ReliableKafka.FailurePolicy.DeadLetter"/>.</value>
     public FailurePolicy FailurePolicy { get; set; } = FailurePolicy.DeadLetter;

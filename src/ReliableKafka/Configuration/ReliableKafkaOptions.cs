@@ -50,6 +50,10 @@ public sealed class ReliableKafkaOptions
     /// <value>The default is empty: every client uses the default cluster (<see cref="BootstrapServers"/>, <see cref="Security"/>).</value>
     public Dictionary<string, KafkaClusterOptions> Clusters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Gets the thresholds of ReliableKafka's health check (<c>ReliableKafka:Health</c>).</summary>
+    /// <value>The defaults: brokers unreachable for 30 seconds, no progress for 2 minutes.</value>
+    public HealthOptions Health { get; } = new();
+
     /// <summary>Gets the options of delayed and scheduled messages, used once <c>AddDelayedDelivery</c> was called.</summary>
     /// <value>The defaults of <see cref="ReliableKafka.DelayedDeliveryOptions"/>.</value>
     public DelayedDeliveryOptions DelayedDelivery { get; } = new();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using ReliableKafka.Diagnostics.Internal;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -7,9 +8,13 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ReliableKafkaHealthChecksBuilderExtensions
 {
     /// <summary>
-    /// Adds a check of every ReliableKafka consumer: unhealthy when one is not running (not started, or stopped by a
-    /// fatal error or <c>FailurePolicy.StopConsumer</c>), degraded when failed records wait for a dead-letter write that
-    /// keeps failing or a failed record stopped a partition (<c>FailurePolicy.PausePartition</c>).
+    /// Adds a check of ReliableKafka's consumers, producers and clusters: unhealthy when a consumer is not running (not
+    /// started, or stopped by a fatal error or <c>FailurePolicy.StopConsumer</c>) or a producer hit a fatal error;
+    /// degraded when no broker of a cluster in use answered for <see cref="ReliableKafka.HealthOptions.BrokersUnreachableAfter"/>
+    /// (a background probe asks each cluster for its metadata), when a consumer finished no record for
+    /// <see cref="ReliableKafka.HealthOptions.NoProgressAfter"/> while records wait, when failed records wait for a
+    /// dead-letter write, a deduplication store or a deserializer that keeps failing, or when a failed record stopped a
+    /// partition (<c>FailurePolicy.PausePartition</c>). The description names each problem and since when.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="name">The check's name.</param>
@@ -18,6 +23,11 @@ public static class ReliableKafkaHealthChecksBuilderExtensions
     public static IHealthChecksBuilder AddReliableKafka(this IHealthChecksBuilder builder, string name = "reliablekafka", IEnumerable<string>? tags = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        if (!builder.Services.Any(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(BrokerReachability)))
+        {
+            builder.Services.AddSingleton<IHostedService, BrokerReachability>();
+        }
+
         return builder.Add(new HealthCheckRegistration(
             name,
             sp => ActivatorUtilities.CreateInstance<ReliableKafkaHealthCheck>(sp),

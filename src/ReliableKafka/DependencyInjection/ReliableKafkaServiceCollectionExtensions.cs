@@ -6,6 +6,7 @@ using ReliableKafka;
 using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.DependencyInjection.Internal;
+using ReliableKafka.Diagnostics.Internal;
 using ReliableKafka.Failures.Internal;
 using ReliableKafka.Producing.Internal;
 
@@ -32,11 +33,16 @@ public static class ReliableKafkaServiceCollectionExtensions
         services.AddOptions<ReliableKafkaOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ReliableKafkaOptions>, ReliableKafkaOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new ReliableKafkaMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton(sp => new KafkaClientFactory(sp, sp.GetLoggerFactory()));
         services.TryAddSingleton(sp => new ProducerClientRegistry(
             sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),
             sp.GetLoggerFactory(),
-            sp.GetRequiredService<KafkaClientFactory>()));
+            sp.GetRequiredService<KafkaClientFactory>(),
+            sp.GetRequiredService<ReliableKafkaMetrics>(),
+            sp.GetRequiredService<TimeProvider>()));
+
+        services.TryAddSingleton<IReliableKafkaMonitor>(sp => ActivatorUtilities.CreateInstance<ReliableKafkaMonitor>(sp));
 
         services.TryAddSingleton<IDeadLetterRedriver>(sp => new DeadLetterRedriver(
             sp.GetRequiredService<IOptions<ReliableKafkaOptions>>(),

@@ -75,7 +75,7 @@ public sealed class ConsumerFailureTests(ITestOutputHelper output) : IDisposable
     private static async Task<BackgroundService> StartUntilTheServiceEndsAsync(IHost host)
     {
         await host.StartAsync();
-        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
+        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single(s => s is ReliableKafka.Consuming.Internal.IReliableConsumerService);
         await Eventually.UntilAsync(() => service.ExecuteTask is { IsCompleted: true }, "the consumer's hosted service ends");
         return service;
     }

@@ -199,7 +199,7 @@ public sealed class FailureHandlingTests(ITestOutputHelper output) : IDisposable
         report.Status.Should().Be(HealthStatus.Unhealthy);
         report.Entries["reliablekafka"].Description.Should().Contain("consumer test: stopped: Consumer test stopped (FailurePolicy.StopConsumer)");
 
-        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single();
+        var service = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Single(s => s is ReliableKafka.Consuming.Internal.IReliableConsumerService);
         service.ExecuteTask!.Exception!.InnerException.Should().BeOfType<ConsumerStoppedException>()
             .Which.InnerException.Should().BeOfType<InvalidOperationException>();
         _probe.Handled.Select(r => r.Offset).Should().Contain([0, 1]).And.NotContain(2);

@@ -104,6 +104,41 @@ public sealed class ReliableKafkaOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_HealthThresholdsOutOfRange_FailNamingTheRange()
+    {
+        Validate(o =>
+        {
+            o.Health.BrokersUnreachableAfter = TimeSpan.Zero;
+            o.Health.BrokerProbeInterval = TimeSpan.FromMilliseconds(50);
+            o.Health.NoProgressAfter = TimeSpan.FromDays(2);
+        }).Should().Contain(
+            "ReliableKafka:Health: BrokersUnreachableAfter (0 ms) must be between 100 ms and 86400000 ms.",
+            "ReliableKafka:Health: BrokerProbeInterval (50 ms) must be between 100 ms and 3600000 ms.",
+            "ReliableKafka:Health: NoProgressAfter (172800000 ms) must be between 100 ms and 86400000 ms.");
+    }
+
+    [Fact]
+    public void Validate_BrokersUnreachableAfterShorterThanTwoProbes_Fails()
+    {
+        Validate(o =>
+        {
+            o.Health.BrokerProbeInterval = TimeSpan.FromSeconds(5);
+            o.Health.BrokersUnreachableAfter = TimeSpan.FromSeconds(8);
+        }).Should().Equal("ReliableKafka:Health: BrokersUnreachableAfter (8000 ms) must be at least twice BrokerProbeInterval (5000 ms).");
+    }
+
+    [Fact]
+    public void Validate_UndefinedTraceContext_FailsNamingTheChoices()
+    {
+        Validate(o =>
+        {
+            var consumer = ValidConsumer();
+            consumer.TraceContext = (TraceContextUse)9;
+            o.Consumers["orders"] = consumer;
+        }).Should().Equal($"{Consumer}: TraceContext (9) is not one of Parent, Link, LinkRetries.");
+    }
+
+    [Fact]
     public void Validate_UndefinedGuarantee_Fails()
     {
         Validate(o => o.DeliveryGuarantee = (DeliveryGuarantee)7).Should().Equal(

@@ -214,7 +214,7 @@ public sealed class FailurePolicyTests
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "group" && Equals(tag.Value, group))
+                if (tag.Key == "messaging.consumer.group.name" && Equals(tag.Value, group))
                 {
                     counted.AddOrUpdate(instrument.Name, value, (_, sum) => sum + value);
                 }

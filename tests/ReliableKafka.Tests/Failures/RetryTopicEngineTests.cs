@@ -69,7 +69,7 @@ public sealed class RetryTopicEngineTests
         using var stop = new CancellationTokenSource();
         var run = engine.RunAsync(stop.Token);
         kafka.Assign(P0);
-        await Until(() => engine.Parked().Keys == 4, TimeSpan.FromSeconds(5));
+        await Until(() => engine.Status().ParkedKeys == 4, TimeSpan.FromSeconds(5));
 
         kafka.Revoke(P0);
         await Until(() => kafka.Timeline.Contains("revoke end 0"), TimeSpan.FromSeconds(8));

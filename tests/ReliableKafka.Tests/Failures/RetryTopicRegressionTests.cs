@@ -59,7 +59,7 @@ public sealed class RetryTopicRegressionTests
         kafka.Assign(P0);
 
         // kB's record at 1 fails and parks kB (PinAt 1 = kA's restored PinAt): two keys, one fits.
-        await Until(() => engine.Parked().Keys == 2 && handled.Any(h => h.Offset == 2), TimeSpan.FromSeconds(10));
+        await Until(() => engine.Status().ParkedKeys == 2 && handled.Any(h => h.Offset == 2), TimeSpan.FromSeconds(10));
         await Task.Delay(500); // a few interval commits
         kafka.Revoke(P0);
         await Until(() => kafka.Timeline.Contains("revoke end 0"), TimeSpan.FromSeconds(10));
@@ -262,7 +262,7 @@ public sealed class RetryTopicRegressionTests
             await Task.Delay(3);
         }
 
-        var parked = engine.Parked().Keys;
+        var parked = engine.Status().ParkedKeys;
         var handledInPlace = Volatile.Read(ref inPlace);
         var lag = kafka.EndOffset(P0) - (kafka.Committed(P0) ?? 0);
         await stop.CancelAsync();

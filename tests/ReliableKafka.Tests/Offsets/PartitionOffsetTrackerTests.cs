@@ -5,6 +5,36 @@ namespace ReliableKafka.Tests.Offsets;
 public sealed class PartitionOffsetTrackerTests
 {
     [Fact]
+    public void Progress_CountsTheRecordsFinishedBeyondTheWatermark_AsTheyFinishAndAsTheWatermarkPasses()
+    {
+        var tracker = new PartitionOffsetTracker();
+        tracker.Progress().Should().Be(((long?)null, 0));
+        for (var offset = 10; offset < 20; offset++)
+        {
+            tracker.Register(offset);
+        }
+
+        tracker.Complete(12);
+        tracker.Complete(15);
+        tracker.Complete(19);
+        tracker.Progress().Should().Be(((long?)10, 3));
+        tracker.Snapshot().FinishedBeyond.Should().HaveCount(3);
+
+        tracker.Complete(11);
+        tracker.Complete(10); // the watermark passes 10, 11 and 12, stops at 13
+        tracker.Progress().Should().Be(((long?)13, 2));
+        tracker.Complete(10).Should().BeFalse("finished already");
+        tracker.Progress().Should().Be(((long?)13, 2));
+
+        foreach (var offset in new[] { 13, 14, 16, 17, 18 })
+        {
+            tracker.Complete(offset);
+        }
+
+        tracker.Progress().Should().Be(((long?)20, 0));
+    }
+
+    [Fact]
     public void Committable_NothingRegistered_IsNull()
     {
         new PartitionOffsetTracker().Committable.Should().BeNull();

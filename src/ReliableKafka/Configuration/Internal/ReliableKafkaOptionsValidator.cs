@@ -35,6 +35,13 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
 
         CheckGuarantee(options.DeliveryGuarantee, $"{RootPath}:DeliveryGuarantee", errors);
         ValidateAnnotations(options.Security, $"{RootPath}:Security", errors);
+        ValidateAnnotations(options.Health, $"{RootPath}:Health", errors);
+        if (options.Health.BrokersUnreachableAfter < 2 * options.Health.BrokerProbeInterval)
+        {
+            // Answers can come up to two intervals apart (a probe waits up to an interval): a shorter threshold flickers.
+            errors.Add(FormattableString.Invariant(
+                $"{RootPath}:Health: BrokersUnreachableAfter ({options.Health.BrokersUnreachableAfter.TotalMilliseconds} ms) must be at least twice BrokerProbeInterval ({options.Health.BrokerProbeInterval.TotalMilliseconds} ms)."));
+        }
         CheckRawConfig(options.Config, RootPath, ConfigScope.Global, errors);
         ValidateClusters(options, errors);
 
@@ -137,6 +144,11 @@ internal sealed class ReliableKafkaOptionsValidator(ReliableKafkaRegistry regist
         {
             errors.Add(FormattableString.Invariant(
                 $"{path}:Retry: MaxDelay ({consumer.Retry.MaxDelay.TotalMilliseconds} ms) must be at least InitialDelay ({consumer.Retry.InitialDelay.TotalMilliseconds} ms)."));
+        }
+
+        if (!Enum.IsDefined(consumer.TraceContext))
+        {
+            errors.Add($"{path}: TraceContext ({(int)consumer.TraceContext}) is not one of {string.Join(", ", Enum.GetNames<TraceContextUse>())}.");
         }
 
         if (!Enum.IsDefined(consumer.FailurePolicy))

@@ -27,6 +27,8 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
     private readonly int _lowMark = context.Options.MaxBufferedRecords / 2;
     private volatile bool _holding;
     private int _buffered;
+    private long _progressAt;
+    private int _operatorChanged; // any thread sets it (RequestOperatorPause); the poll thread takes it
 
     // Poll thread only: held partitions in hold order, and whether handlers fall behind.
     private readonly List<PartitionState> _held = [];
@@ -41,6 +43,9 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
     /// <summary>Gets the number of records taken and not finished (queued or running); any thread.</summary>
     public int Buffered => Volatile.Read(ref _buffered);
 
+    /// <summary>Gets when a record last finished (or was dropped), or the buffer last stopped being empty (a timestamp): progress.</summary>
+    public long ProgressAt => Volatile.Read(ref _progressAt);
+
     /// <summary>
     /// Gets how long the next poll may wait (poll thread): briefly while a partition is held for room in the buffer,
     /// until the earliest due record while partitions wait for due records only, else <paramref name="idle"/>.
@@ -51,9 +56,9 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
         var now = context.Time.GetUtcNow();
         foreach (var state in _held)
         {
-            if ((state.Hold & ~HoldReasons.NotDue) != 0)
+            if ((state.Hold & HoldReasons.Operator) == 0 && (state.Hold & (HoldReasons.Gap | HoldReasons.Share | HoldReasons.Buffer)) != 0)
             {
-                return holding;
+                return holding; // backpressure: the handlers' progress releases it, so poll often
             }
 
             if (state.DueAt is { } due)
@@ -119,6 +124,13 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
             return null;
         }
 
+        if (Volatile.Read(ref _buffered) == 0)
+        {
+            // Busy from now: no progress is measured from here. Written before the count (only this thread adds), so a
+            // reader that sees records buffered sees this time or a later one.
+            Volatile.Write(ref _progressAt, context.Time.GetTimestamp());
+        }
+
         Interlocked.Increment(ref _buffered);
         return state;
     }
@@ -141,6 +153,7 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
         {
             if (!partitions.IsCurrent(state))
             {
+                state.InHeldList = false;
                 return true;
             }
 
@@ -174,6 +187,7 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
                 return false;
             }
 
+            state.InHeldList = false;
             pauses.Request();
             return true;
         });
@@ -228,6 +242,7 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
     /// <summary>Counts records as no longer buffered and wakes a holding poll loop once the buffer is down to half; any thread.</summary>
     public void Release(int records)
     {
+        Volatile.Write(ref _progressAt, context.Time.GetTimestamp());
         if (Interlocked.Add(ref _buffered, -records) <= _lowMark && _holding)
         {
             _drained.Set();
@@ -236,13 +251,59 @@ internal sealed class Admission(EngineContext context, AssignedPartitions partit
 
     private void Hold(PartitionState state, HoldReasons reason)
     {
-        if (state.Hold == HoldReasons.None)
+        // Listed once, whatever else holds it (an operator's pause, say): only listed partitions are ever released.
+        if (!state.InHeldList)
         {
+            state.InHeldList = true;
             _held.Add(state);
         }
 
         state.Hold |= reason;
         pauses.Request();
+    }
+
+    /// <summary>
+    /// Pauses or resumes a partition's current assignment for an operator (any thread); <see cref="ApplyOperatorPauses"/>
+    /// applies it on the poll thread. Returns false when the state is no longer this member's (it was revoked meanwhile).
+    /// </summary>
+    public bool RequestOperatorPause(PartitionState state, bool paused)
+    {
+        state.OperatorPauseRequested = paused;
+        Volatile.Write(ref _operatorChanged, 1);
+        return partitions.Published.Contains(state);
+    }
+
+    /// <summary>
+    /// Makes the partitions' operator holds match the operator's requests (poll thread): a paused partition takes no
+    /// records (they are refused and fetched again once it is resumed, like any hold). Backpressure holds mean nothing
+    /// while the operator holds a partition; they are dropped, and taken again after the resume if still due.
+    /// </summary>
+    public void ApplyOperatorPauses()
+    {
+        if (Interlocked.Exchange(ref _operatorChanged, 0) == 0)
+        {
+            return;
+        }
+
+        foreach (var state in partitions.All)
+        {
+            var wanted = state.OperatorPauseRequested;
+            if (wanted == ((state.Hold & HoldReasons.Operator) != 0))
+            {
+                continue;
+            }
+
+            if (wanted)
+            {
+                state.Hold &= ~(HoldReasons.Share | HoldReasons.Buffer);
+                Hold(state, HoldReasons.Operator);
+            }
+            else
+            {
+                state.Hold &= ~HoldReasons.Operator;
+                pauses.Request(); // ReleaseHolds takes it off the list once nothing else holds it
+            }
+        }
     }
 
     /// <summary>Waits up to <see cref="BackpressureHold"/> for the lanes to drain the buffer to half; returns whether they did.</summary>

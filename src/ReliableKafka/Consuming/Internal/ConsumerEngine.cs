@@ -52,6 +52,7 @@ internal sealed class ConsumerEngine
     /// <param name="gate">Holds records until they are due (the delay tiers' forwarder); null when every record may be taken at once.</param>
     /// <param name="retryLevels">The retry topics of <see cref="FailurePolicy.RetryTopic"/> (subscribed too, and held until due); null for other policies.</param>
     /// <param name="parking">Releases keys parked by <see cref="FailurePolicy.RetryTopic"/> (started and disposed with the engine); null when keys do not park.</param>
+    /// <param name="metrics">The instruments to record on (the container's); null for <see cref="ReliableKafkaMetrics.Shared"/>.</param>
     public ConsumerEngine(
         KafkaClientConfig config,
         ConsumerOptions options,
@@ -64,9 +65,10 @@ internal sealed class ConsumerEngine
         Deduplicator? deduplicator = null,
         IRecordGate? gate = null,
         Failures.Internal.Retry.RetryLevels? retryLevels = null,
-        Failures.Internal.Retry.ParkingLog? parking = null)
+        Failures.Internal.Retry.ParkingLog? parking = null,
+        ReliableKafkaMetrics? metrics = null)
     {
-        _context = new EngineContext(config, options, loggerFactory, time, gate, retryLevels, parking);
+        _context = new EngineContext(config, options, loggerFactory, time, gate, retryLevels, parking, metrics);
         if (_context.AtMostOnce && deduplicator is not null)
         {
             throw new ArgumentException("AtMostOnce consumers do not deduplicate: their records are committed before they are handled.", nameof(deduplicator));
@@ -106,6 +108,15 @@ internal sealed class ConsumerEngine
     /// <summary>Gets the consumer's name.</summary>
     public string Name => _context.Name;
 
+    /// <summary>Gets the consumer group.</summary>
+    public string GroupId => _context.GroupId;
+
+    /// <summary>Gets the topics it subscribes to (its retry topics included).</summary>
+    public IReadOnlyList<string> Topics => _context.Subscription;
+
+    /// <summary>Gets its instruments, with the counts since it started.</summary>
+    public ConsumerInstruments Metrics => _context.Metrics;
+
     /// <summary>Gets how many failed records are waiting for a dead-letter write that failed to be retried (0 when healthy).</summary>
     public int DeadLetterWritesFailing => _failurePolicy.RecordsWaiting;
 
@@ -122,18 +133,60 @@ internal sealed class ConsumerEngine
     public IReadOnlyDictionary<TopicPartition, Exception> FailedPartitions =>
         _partitions.Published.Where(s => s.Failure is not null).ToDictionary(s => s.TopicPartition, s => s.Failure!);
 
-    /// <summary>Gets how many keys are parked on this member's partitions, and how many records it sent on behind them (<see cref="KeyOrderOnFailure.Park"/>).</summary>
-    public (int Keys, int Records) Parked()
+    /// <summary>Gets what the consumer is doing now: its partitions with their offsets, buffered and running records, and what it parked.</summary>
+    public ConsumerStatus Status()
     {
+        var time = _context.Time;
+        var now = time.GetTimestamp();
+        var partitions = new List<PartitionStatus>();
+        var oldest = 0L;
         var (keys, records) = (0, 0);
         foreach (var state in _partitions.Published)
         {
+            var (watermark, finishedBeyond) = state.Offsets.Progress();
+            var (running, oldestStart) = state.RunningHandlers();
+            if (oldestStart != 0 && (oldest == 0 || oldestStart < oldest))
+            {
+                oldest = oldestStart;
+            }
+
             keys += state.Parked.Count;
             records += state.Parked.Count == 0 ? 0 : state.Parked.Behind;
+            partitions.Add(new PartitionStatus(
+                state.TopicPartition.Topic,
+                state.TopicPartition.Partition.Value,
+                state.CommittedOffset is >= 0 and var committed ? committed : null,
+                watermark,
+                finishedBeyond,
+                // librdkafka's end offset is refreshed about once a second; records taken since lie below the end too.
+                Math.Max(state.HighWatermark, Math.Max(watermark ?? -1, state.NextPosition?.Offset.Value ?? -1)) is >= 0 and var high ? high : null,
+                state.Buffered,
+                running,
+                state.PausedInClient == true || state.Failed,
+                state.Failure?.Message,
+                state.OperatorPauseRequested));
         }
 
-        return (keys, records);
+        return new ConsumerStatus(partitions, _admission.Buffered, oldest == 0 ? null : time.GetElapsedTime(oldest, now), keys, records);
     }
+
+    /// <summary>
+    /// Pauses or resumes a partition for an operator (the dashboard, <see cref="IReliableKafkaMonitor.PausePartition"/>):
+    /// records stop being taken (those taken run to their end) until it is resumed or the partition leaves this member.
+    /// Returns false when this member does not own the partition.
+    /// </summary>
+    public bool SetPaused(TopicPartition partition, bool paused)
+    {
+        if (_partitions.Published.FirstOrDefault(s => s.TopicPartition == partition) is not { } state)
+        {
+            return false;
+        }
+
+        return _admission.RequestOperatorPause(state, paused);
+    }
+
+    /// <summary>Gets the partitions an operator paused on this member.</summary>
+    public IReadOnlyList<TopicPartition> OperatorPaused => [.. _partitions.Published.Where(s => s.OperatorPauseRequested).Select(s => s.TopicPartition)];
 
     /// <summary>Gets the consumer's retry topics (<see cref="FailurePolicy.RetryTopic"/>), or null.</summary>
     public Failures.Internal.Retry.RetryLevels? RetryLevels => _context.Retries;
@@ -161,6 +214,43 @@ internal sealed class ConsumerEngine
 
     /// <summary>Gets the partitions currently assigned to this member (a snapshot).</summary>
     public IReadOnlyList<TopicPartition> Assignment => [.. _partitions.Published.Select(s => s.TopicPartition)];
+
+    /// <summary>Gets since when no record has finished although records wait (queued or running), or null when none waits.</summary>
+    public DateTimeOffset? NoProgressSince
+    {
+        get
+        {
+            if (_admission.Buffered == 0)
+            {
+                return null;
+            }
+
+            var since = _admission.ProgressAt; // read after the count (see Admission.TryAdmit)
+
+            var time = _context.Time;
+            return time.GetUtcNow() - time.GetElapsedTime(since);
+        }
+    }
+
+    /// <summary>Gets since when the handler that has been running longest runs, or null when none runs.</summary>
+    public DateTimeOffset? OldestRunningSince
+    {
+        get
+        {
+            var oldest = 0L;
+            foreach (var state in _partitions.Published)
+            {
+                var (_, started) = state.RunningHandlers();
+                if (started != 0 && (oldest == 0 || started < oldest))
+                {
+                    oldest = started;
+                }
+            }
+
+            var time = _context.Time;
+            return oldest == 0 ? null : time.GetUtcNow() - time.GetElapsedTime(oldest);
+        }
+    }
 
     /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
     public int BufferedRecords => _admission.Buffered;
@@ -192,11 +282,11 @@ internal sealed class ConsumerEngine
     public Task RunAsync(CancellationToken stoppingToken)
     {
         var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var parked = _context.Retries is null ? null : ConsumerMetrics.TrackParking(Name, _context.GroupId, Parked);
+        var tracking = _context.Metrics.Track(Status);
         _context.Parking?.Start();
         var thread = new Thread(() =>
         {
-            using var tracking = parked;
+            using var tracked = tracking;
             try
             {
                 try

@@ -83,6 +83,7 @@ internal sealed class Dispatcher(EngineContext context, AssignedPartitions parti
                 break;
         }
 
+        context.Metrics.Consumed(state.TopicPartition);
         if (context.AtMostOnce)
         {
             // Committed before dispatch: the tracker only mirrors that.

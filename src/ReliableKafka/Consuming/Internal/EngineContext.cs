@@ -12,7 +12,8 @@ internal sealed class EngineContext(
     TimeProvider time,
     IRecordGate? gate = null,
     Failures.Internal.Retry.RetryLevels? retries = null,
-    Failures.Internal.Retry.ParkingLog? parking = null)
+    Failures.Internal.Retry.ParkingLog? parking = null,
+    ReliableKafkaMetrics? metrics = null)
 {
     /// <summary>Gets the rule that holds records until they are due, or null (every record may be taken at once).</summary>
     public IRecordGate? Gate { get; } = gate ?? (retries is null ? null : new Failures.Internal.Retry.RetryGate(retries));
@@ -40,6 +41,9 @@ internal sealed class EngineContext(
 
     /// <summary>Gets a value indicating whether the consumer runs AtMostOnce (offsets committed before records are handled).</summary>
     public bool AtMostOnce { get; } = config.Guarantee == DeliveryGuarantee.AtMostOnce;
+
+    /// <summary>Gets the consumer's instruments (tagged with its name and group).</summary>
+    public ConsumerInstruments Metrics { get; } = (metrics ?? ReliableKafkaMetrics.Shared).ForConsumer(config.Name, options.GroupId!);
 
     /// <summary>Gets the consumer's logger.</summary>
     public ILogger Logger { get; } = loggerFactory.CreateLogger(Log.ConsumerCategory);

@@ -93,7 +93,18 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
 
     public void CommitBeforeHandling(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<(PartitionState State, long Next)> offsets)
     {
-        store.Commit(consumer, [.. offsets.Select(o => new OffsetCommit(o.State.TopicPartition, o.Next, null, null))], CommitTimeout);
+        var started = context.Time.GetTimestamp();
+        try
+        {
+            store.Commit(consumer, [.. offsets.Select(o => new OffsetCommit(o.State.TopicPartition, o.Next, null, null))], CommitTimeout);
+        }
+        catch (KafkaException e)
+        {
+            context.Metrics.Committed(context.Time.GetElapsedTime(started), e.Error.Code);
+            throw;
+        }
+
+        context.Metrics.Committed(context.Time.GetElapsedTime(started), error: null);
         foreach (var (state, next) in offsets)
         {
             state.LastCommitted = (next, null);
@@ -148,6 +159,7 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
         catch (KafkaException e)
         {
             Log.CommitFailed(context.Logger, context.Name, Offsets(pending), "interval", e.Error);
+            context.Metrics.Committed(TimeSpan.Zero, e.Error.Code);
         }
     }
 
@@ -173,6 +185,7 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
             {
                 inFlight.Parts.ForEach(p => p.State.LastCommitted = (p.Commit.Offset, p.Commit.Metadata));
                 Log.Committed(context.Logger, context.Name, Offsets(inFlight.Parts), "interval");
+                context.Metrics.Committed(context.Time.GetElapsedTime(inFlight.Sent), error: null);
             }
             else if (abandon)
             {
@@ -193,14 +206,18 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
         }
         catch (TopicPartitionOffsetException e)
         {
-            if (ApplyPartialResult(inFlight.Parts, e, out _) is { } failure)
+            var failure = ApplyPartialResult(inFlight.Parts, e, out _);
+            if (failure is not null)
             {
-                Log.CommitFailed(context.Logger, context.Name, failure.Offsets, "interval", failure.Error);
+                Log.CommitFailed(context.Logger, context.Name, failure.Value.Offsets, "interval", failure.Value.Error);
             }
+
+            context.Metrics.Committed(context.Time.GetElapsedTime(inFlight.Sent), failure?.Error.Code);
         }
         catch (KafkaException e)
         {
             Log.CommitFailed(context.Logger, context.Name, Offsets(inFlight.Parts), "interval", e.Error);
+            context.Metrics.Committed(context.Time.GetElapsedTime(inFlight.Sent), e.Error.Code);
         }
 
         inFlight.Commit.Dispose();
@@ -259,6 +276,19 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
     /// </summary>
     private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommit(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason, TimeSpan timeout)
     {
+        var started = context.Time.GetTimestamp();
+        var result = TryCommitOnce(consumer, states, reason, timeout, out var sent);
+        if (sent)
+        {
+            context.Metrics.Committed(context.Time.GetElapsedTime(started), result?.Error.Code);
+        }
+
+        return result;
+    }
+
+    private (Error Error, List<TopicPartitionOffset> Offsets)? TryCommitOnce(IConsumer<byte[]?, byte[]?> consumer, IEnumerable<PartitionState> states, string reason, TimeSpan timeout, out bool sent)
+    {
+        sent = false;
         // A commit that waits for its result is sent after the interval commit in flight, so it wins: that one's
         // result no longer matters.
         CollectIntervalCommit(abandon: true);
@@ -279,6 +309,7 @@ internal sealed class GroupCommitter(EngineContext context, AssignedPartitions p
                 return null;
             }
 
+            sent = true;
             try
             {
                 var commit = store.BeginCommit(consumer, [.. pending.Select(p => p.Commit)]);

@@ -9,6 +9,8 @@ namespace ReliableKafka.Consuming.Internal;
 /// </summary>
 internal sealed class Lane(PartitionState partition, byte[]? key, Action<Lane> run) : IThreadPoolWorkItem
 {
+    private long _handlerStartedAt;
+
     public PartitionState Partition { get; } = partition;
 
     public byte[]? Key { get; } = key;
@@ -19,6 +21,13 @@ internal sealed class Lane(PartitionState partition, byte[]? key, Action<Lane> r
 
     /// <summary>Gets or sets how many attempts the lane's current record has had (only the lane's own worker touches it).</summary>
     public int Attempts { get; set; }
+
+    /// <summary>Gets or sets when the handler of the lane's current record started (a timestamp), 0 while none runs; read by metrics.</summary>
+    public long HandlerStartedAt
+    {
+        get => Volatile.Read(ref _handlerStartedAt);
+        set => Volatile.Write(ref _handlerStartedAt, value);
+    }
 
     public void Execute() => run(this);
 }

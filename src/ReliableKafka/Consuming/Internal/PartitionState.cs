@@ -19,9 +19,14 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
 {
     private readonly object _gate = new();
     private readonly Dictionary<byte[], Lane> _keyLanes = new(ByteArrayComparer.Instance);
+    private readonly HashSet<Lane> _activeLanes = [];
     private readonly ManualResetEventSlim _idle = new(initialState: true);
     private readonly CancellationTokenSource _stopping = new();
     private long _backlog = -1;
+    private long _highWatermark = -1;
+    private long _committedOffset = -1;
+    private bool _operatorPauseRequested;
+    private (long Offset, string? Metadata)? _lastCommitted;
     private Lane? _partitionLane;
     private HashSet<long>? _finishedByPreviousOwner;
     private int _runningLanes;
@@ -163,8 +168,68 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
         set => Volatile.Write(ref _stalledSinceTicks, value?.UtcTicks ?? 0);
     }
 
-    /// <summary>Gets or sets the offset and metadata last committed for this partition by this member (poll thread only).</summary>
-    public (long Offset, string? Metadata)? LastCommitted { get; set; }
+    /// <summary>
+    /// Gets or sets the offset and metadata last committed for this partition by this member (poll thread only); null
+    /// when not known or when it must be committed again.
+    /// </summary>
+    public (long Offset, string? Metadata)? LastCommitted
+    {
+        get => _lastCommitted;
+        set
+        {
+            _lastCommitted = value;
+            if (value is { } committed)
+            {
+                Volatile.Write(ref _committedOffset, committed.Offset);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gets or sets the offset last known committed (any thread; read at assignment, then each commit's; kept when
+    /// <see cref="LastCommitted"/> is cleared to commit again), or -1. For metrics and the dashboard only.
+    /// </summary>
+    public long CommittedOffset
+    {
+        get => Volatile.Read(ref _committedOffset);
+        set => Volatile.Write(ref _committedOffset, value);
+    }
+
+    /// <summary>Gets or sets whether the partition is in <see cref="Admission"/>'s list of held partitions (poll thread only).</summary>
+    public bool InHeldList { get; set; }
+
+    /// <summary>Gets or sets whether an operator asked this assignment of the partition to pause (any thread; applied by the poll thread as <see cref="HoldReasons.Operator"/>).</summary>
+    public bool OperatorPauseRequested
+    {
+        get => Volatile.Read(ref _operatorPauseRequested);
+        set => Volatile.Write(ref _operatorPauseRequested, value);
+    }
+
+    /// <summary>Gets or sets librdkafka's last known end offset of the partition (-1 when unknown); written by the poll thread, read by metrics.</summary>
+    public long HighWatermark
+    {
+        get => Volatile.Read(ref _highWatermark);
+        set => Volatile.Write(ref _highWatermark, value);
+    }
+
+    /// <summary>Counts the records whose handler runs now and finds when the oldest of them started (a timestamp; 0 when none runs).</summary>
+    public (int Running, long OldestStart) RunningHandlers()
+    {
+        lock (_gate)
+        {
+            var (running, oldest) = (0, 0L);
+            foreach (var lane in _activeLanes)
+            {
+                if (lane.HandlerStartedAt is var started and not 0)
+                {
+                    running++;
+                    oldest = oldest == 0 || started < oldest ? started : oldest;
+                }
+            }
+
+            return (running, oldest);
+        }
+    }
 
     /// <summary>Remembers records a previous owner finished beyond the committed offset (read from the commit metadata).</summary>
     public void SkipFinished(IEnumerable<long> offsets)
@@ -219,6 +284,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
             }
 
             lane.Running = true;
+            _activeLanes.Add(lane);
             if (_runningLanes++ == 0)
             {
                 _idle.Reset();
@@ -248,6 +314,7 @@ internal sealed class PartitionState(TopicPartition topicPartition, OrderingMode
             dropped = lane.Records.Count;
             lane.Records.Clear();
             lane.Running = false;
+            _activeLanes.Remove(lane);
             if (lane.Key is { } key && _keyLanes.TryGetValue(key, out var current) && ReferenceEquals(current, lane))
             {
                 _keyLanes.Remove(key); // idle and empty: the next record of this key gets a new lane
@@ -331,4 +398,7 @@ internal enum HoldReasons
 
     /// <summary>Its committed metadata (which keys are parked) could not be read yet; it is read again about every second.</summary>
     Unread = 16,
+
+    /// <summary>An operator paused it (<see cref="IReliableKafkaMonitor.PausePartition"/>, the dashboard); released when they resume it.</summary>
+    Operator = 32,
 }

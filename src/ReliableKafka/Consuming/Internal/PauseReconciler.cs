@@ -151,6 +151,7 @@ internal sealed class PauseReconciler(EngineContext context, AssignedPartitions 
             var position = state.NextPosition?.Offset.Value ?? state.LastCommitted?.Offset
                 ?? (state.StartKnown ? state.StartOffset ?? (context.Options.AutoOffsetReset == AutoOffsetReset.Latest ? high : low) : null);
             state.Backlog = high - position is { } backlog ? Math.Max(backlog, 0) : -1;
+            state.HighWatermark = high ?? -1;
             var stalled = state.PausedInClient == false && state.Hold == HoldReasons.None && !state.Failed && !state.Stopped
                 && time.GetElapsedTime(state.LastFetched) >= StallThreshold
                 && high - position >= 2;

@@ -101,6 +101,7 @@ internal sealed class PollLoop(
     private void Poll(IConsumer<byte[]?, byte[]?> consumer)
     {
         pauses.TakeFailures();
+        admission.ApplyOperatorPauses();
         rebalancer.RetryUnread(consumer);
         admission.ReleaseHolds();
         admission.UpdateBackpressure();

@@ -46,6 +46,7 @@ internal sealed class Rebalancer(
     public void OnAssigned(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> assigned)
     {
         Log.PartitionsAssigned(context.Logger, context.Name, assigned);
+        context.Metrics.Rebalanced("assigned");
         foreach (var partition in assigned)
         {
             // librdkafka keeps an application pause on a partition across unassign and assign (only its own internal
@@ -86,6 +87,7 @@ internal sealed class Rebalancer(
     {
         dispatcher.StartPendingLanes();
         Log.PartitionsRevoked(context.Logger, context.Name, revoked);
+        context.Metrics.Rebalanced("revoked");
         var states = revoked
             .Select(p => partitions.Find(p.TopicPartition))
             .OfType<PartitionState>()
@@ -117,6 +119,7 @@ internal sealed class Rebalancer(
     {
         dispatcher.StartPendingLanes();
         Log.PartitionsLost(context.Logger, context.Name, lost);
+        context.Metrics.Rebalanced("lost");
         foreach (var partition in lost)
         {
             if (partitions.Remove(partition.TopicPartition) is { } state)
@@ -259,6 +262,11 @@ internal sealed class Rebalancer(
     {
         state.StartOffset = entry.Offset >= 0 ? entry.Offset : null;
         state.StartKnown = true;
+        if (entry.Offset >= 0)
+        {
+            state.CommittedOffset = entry.Offset; // what the lag is measured from until this member commits
+        }
+
         if (entry.Metadata is null)
         {
             return;

@@ -30,6 +30,7 @@ internal sealed class RecordPipeline
     private readonly Admission _admission;
     private readonly IFailurePolicy _failurePolicy;
     private readonly IRecordRouting? _routing;
+    private readonly Func<ConsumeResult<byte[]?, byte[]?>, bool> _linksTo;
     private readonly ResiliencePipeline _retry;
     private int _deserializerFailing;
     private readonly SemaphoreSlim _concurrency;
@@ -37,6 +38,7 @@ internal sealed class RecordPipeline
     public RecordPipeline(EngineContext context, IRecordHandler handler, Deduplicator? dedup, Admission admission, IFailurePolicy failurePolicy, IRecordRouting? routing = null)
     {
         _routing = routing;
+        _linksTo = LinksTo;
         _context = context;
         _handler = handler;
         _dedup = dedup;
@@ -76,7 +78,9 @@ internal sealed class RecordPipeline
     {
         var token = state.Cancellation.Token;
         lane.Attempts = 0;
-        using var activity = Tracing.StartProcess(record, _context.GroupId);
+        var activity = Tracing.StartProcess(record, _context.GroupId, _linksTo);
+        var started = _context.Metrics.MeasuresProcessing ? _context.Time.GetTimestamp() : 0;
+        string? failed = null;
         try
         {
             if (_routing is not null && await _routing.TryFollowAsync(state, record, token).ConfigureAwait(false))
@@ -96,7 +100,7 @@ internal sealed class RecordPipeline
             catch (MessageDeserializationException e) when (!token.IsCancellationRequested)
             {
                 // Poison (a synchronous deserializer's failure, or an asynchronous one's that another try cannot fix).
-                Tracing.Failed(activity, e);
+                failed = Tracing.Failed(activity, e);
                 await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, Attempts: 0), token).ConfigureAwait(false);
                 return;
             }
@@ -107,7 +111,13 @@ internal sealed class RecordPipeline
                 run = run with { Key = _dedup.KeyOf(_handler.SelectMessageId(prepared), record), Claim = new ClaimOwner(_dedup.NewOwner()) };
             }
 
-            if (await RunAttemptsUntilDoneAsync(run, record, token).ConfigureAwait(false) && !_context.AtMostOnce)
+            if (!await RunAttemptsUntilDoneAsync(run, record, token).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            _context.Metrics.Handled();
+            if (!_context.AtMostOnce)
             {
                 if (_routing is not null)
                 {
@@ -125,14 +135,28 @@ internal sealed class RecordPipeline
         }
         catch (Exception e)
         {
-            Tracing.Failed(activity, e);
+            failed = Tracing.Failed(activity, e);
             await _failurePolicy.ApplyAsync(new FailedRecord(state, record, e, lane.Attempts), token).ConfigureAwait(false);
         }
         finally
         {
             _admission.Release(state, 1);
+            if (started != 0 && !token.IsCancellationRequested)
+            {
+                _context.Metrics.Processed(state.TopicPartition, _context.Time.GetElapsedTime(started), failed);
+            }
+
+            Tracing.Stop(activity);
         }
     }
+
+    /// <summary>Whether the record's process span links to the context in its headers instead of being its child (<see cref="ConsumerOptions.TraceContext"/>).</summary>
+    private bool LinksTo(ConsumeResult<byte[]?, byte[]?> record) => _context.Options.TraceContext switch
+    {
+        TraceContextUse.Link => true,
+        TraceContextUse.LinkRetries => _context.Retries?.IsRetryTopic(record.Topic) == true,
+        _ => false,
+    };
 
     /// <summary>Whether an asynchronous deserializer's failure may pass (by <see cref="RetryOptions.IsTransientDeserializationFailure"/>).</summary>
     private bool IsPassing(MessageDeserializationException e) =>
@@ -205,7 +229,7 @@ internal sealed class RecordPipeline
             {
                 retriedInPlace++;
                 Log.AttemptFailed(_context.Logger, _context.Name, run.State.TopicPartition, run.Offset, run.Lane.Attempts, e);
-                ConsumerMetrics.Retry(_context.Name, _context.GroupId, run.State.TopicPartition);
+                _context.Metrics.Retry(run.State.TopicPartition);
 
                 // A partition that stops (revoked, shut down) does not wait out the backoff: the record is left unfinished
                 // for its next owner at once.
@@ -335,6 +359,7 @@ internal sealed class RecordPipeline
                 var attempt = ++lane.Attempts;
                 try
                 {
+                    lane.HandlerStartedAt = Math.Max(_context.Time.GetTimestamp(), 1);
                     await _handler.HandleAsync(run.Prepared, attempt, dedup?.Transactional is { } store ? run.BeginTransaction(dedup, store, owner, token) : null, token).ConfigureAwait(false);
                     handled = true;
                 }
@@ -342,12 +367,13 @@ internal sealed class RecordPipeline
                 {
                     // Logged and counted here, where the record is known; a custom pipeline reports its own retries.
                     Log.AttemptFailed(_context.Logger, _context.Name, state.TopicPartition, run.Offset, attempt, e);
-                    ConsumerMetrics.Retry(_context.Name, _context.GroupId, state.TopicPartition);
+                    _context.Metrics.Retry(state.TopicPartition);
                     throw;
                 }
             }
             finally
             {
+                lane.HandlerStartedAt = 0;
                 _concurrency.Release();
             }
         }

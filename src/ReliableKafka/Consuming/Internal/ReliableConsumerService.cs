@@ -101,6 +101,7 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
         var consumerOptions = root.Consumers[Name];
         var config = KafkaClientConfigBuilder.BuildConsumer(root, Name, consumerOptions).ThrowIfInvalid();
         var clients = services.GetRequiredService<KafkaClientFactory>();
+        var metrics = services.GetService<ReliableKafkaMetrics>();
         var pipeline = new MessagePipeline<TKey, TValue, THandler>(
             Name,
             consumerOptions.GroupId!,
@@ -138,7 +139,8 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
                 consumerOptions.GroupId!,
                 loggerFactory.CreateLogger(Log.ConsumerCategory),
                 time,
-                retryLevels)
+                retryLevels,
+                metrics?.ForConsumer(Name, consumerOptions.GroupId!))
             : null;
         // The offset store is librdkafka's; a test (the fault-injection suite) may register one that watches each commit.
         return new ConsumerEngine(
@@ -152,7 +154,8 @@ internal sealed class ReliableConsumerService<TKey, TValue, THandler>(
             deadLetters: deadLetters,
             deduplicator: deduplicator,
             retryLevels: retryLevels,
-            parking: parking);
+            parking: parking,
+            metrics: metrics);
     }
 
     /// <summary>On when the options say so, or by default when a store was added; never under AtMostOnce (validation refuses contradictions).</summary>

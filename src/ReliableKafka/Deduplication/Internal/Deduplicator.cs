@@ -23,6 +23,7 @@ internal sealed class Deduplicator
     private readonly IDeduplicationStore _store;
     private readonly string _consumer;
     private readonly string _scope;
+    private readonly Diagnostics.Internal.ConsumerInstruments _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TimeSpan _lease;
@@ -39,8 +40,9 @@ internal sealed class Deduplicator
     // A copy in a retry topic is the same record as its source record: without a message id, it is identified by its origin.
     private readonly Failures.Internal.Retry.RetryLevels? _levels;
 
-    public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time, Failures.Internal.Retry.RetryLevels? levels = null)
+    public Deduplicator(IDeduplicationStore store, DeduplicationOptions options, string consumer, string groupId, ILogger logger, TimeProvider time, Failures.Internal.Retry.RetryLevels? levels = null, Diagnostics.Internal.ConsumerInstruments? metrics = null)
     {
+        _metrics = metrics ?? Diagnostics.Internal.ReliableKafkaMetrics.Shared.ForConsumer(consumer, groupId);
         _levels = levels;
         _store = store;
         Transactional = store as ITransactionalDeduplicationStore;
@@ -154,7 +156,7 @@ internal sealed class Deduplicator
                     return true;
                 case ClaimStatus.AlreadyProcessed:
                     Log.DuplicateSuppressed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
-                    ConsumerMetrics.DuplicateSuppressed(_consumer, _scope, partition);
+                    _metrics.DuplicateSuppressed(partition);
                     return false;
             }
 
@@ -263,7 +265,7 @@ internal sealed class Deduplicator
     {
         Interlocked.Increment(ref _possibleDuplicates);
         Log.ClaimLost(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, key.MessageId);
-        ConsumerMetrics.PossibleDuplicate(_consumer, _scope, partition);
+        _metrics.PossibleDuplicate(partition);
     }
 
     /// <summary>
@@ -284,7 +286,7 @@ internal sealed class Deduplicator
         catch (Exception e)
         {
             Log.ReleaseFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, e.Message);
-            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+            _metrics.DeduplicationStoreFailed(partition);
             return false;
         }
     }
@@ -367,7 +369,7 @@ internal sealed class Deduplicator
         }
 
         Log.DeduplicationStoreFailed(_logger, _consumer, partition.Topic, partition.Partition.Value, offset, (long)pause.TotalMilliseconds, error.Message);
-        ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, partition);
+        _metrics.DeduplicationStoreFailed(partition);
     }
 
     private async Task RenewLoopAsync()
@@ -414,7 +416,7 @@ internal sealed class Deduplicator
         {
             // The claim may expire if the store stays down; the completion then finds out.
             Log.ClaimRenewalFailed(_logger, _consumer, held.Partition.Topic, held.Partition.Partition.Value, held.Offset, e.Message);
-            ConsumerMetrics.DeduplicationStoreFailed(_consumer, _scope, held.Partition);
+            _metrics.DeduplicationStoreFailed(held.Partition);
         }
         finally
         {

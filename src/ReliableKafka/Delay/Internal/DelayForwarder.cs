@@ -31,7 +31,7 @@ internal sealed class DelayForwarder(DelayRuntime runtime, DelayCancellations ca
         var scheduleId = MessageIds.Read(headers);
         if (scheduleId is not null && cancellations.IsCancelled(scheduleId))
         {
-            DelayMetrics.Cancelled(target);
+            runtime.Metrics.Cancelled(target);
             return;
         }
 
@@ -48,7 +48,7 @@ internal sealed class DelayForwarder(DelayRuntime runtime, DelayCancellations ca
             var tier = DelayTiers.Choose(runtime.Tiers, dueAt - now);
             var next = runtime.Options.TierTopic(tier);
             await SendAsync(next, record, DelayHeaders.ForNextHop(headers!, DelayTiers.HopAt(now, dueAt, tier)), cancellationToken).ConfigureAwait(false);
-            DelayMetrics.Forwarded(record.Topic, DelayTiers.Name(tier));
+            runtime.Metrics.Forwarded(record.Topic, DelayTiers.Name(tier));
             return;
         }
 
@@ -58,12 +58,12 @@ internal sealed class DelayForwarder(DelayRuntime runtime, DelayCancellations ca
         await cancellations.WaitUntilReadAsync(dueAt - (runtime.Options.CancellationMargin / 2), cancellationToken).ConfigureAwait(false);
         if (scheduleId is not null && cancellations.IsCancelled(scheduleId))
         {
-            DelayMetrics.Cancelled(target);
+            runtime.Metrics.Cancelled(target);
             return;
         }
 
         await SendAsync(target, record, DelayHeaders.ForNextHop(headers!, hopAt: null), cancellationToken).ConfigureAwait(false);
-        DelayMetrics.Delivered(target, runtime.Time.GetUtcNow() - dueAt);
+        runtime.Metrics.Delivered(target, runtime.Time.GetUtcNow() - dueAt);
     }
 
 
@@ -73,7 +73,8 @@ internal sealed class DelayForwarder(DelayRuntime runtime, DelayCancellations ca
         var id = MessageIds.ReadUtf8(headers);
         try
         {
-            return runtime.Producer.SendAsync(topic, message, id, cancellationToken);
+            var sent = runtime.Producer.SendAsync(topic, message, id, cancellationToken);
+            return Diagnostics.Internal.Tracing.StartCopy(topic, headers, "forward") is { } span ? Diagnostics.Internal.Tracing.EndCopyAsync(span, sent, r => r.TopicPartitionOffset) : sent;
         }
         catch (Exception e) when (ReliableProducer<byte[], byte[]>.Failed(e, topic, id) is { } failed)
         {

@@ -72,7 +72,8 @@ internal sealed class DelayForwarderService(
                 consumerBuilder: settings => clients.CreateConsumerBuilder(settings, KafkaClientRole.Consumer, Name, config.Cluster),
                 offsetStore: services.GetService<IGroupOffsetStore>(),
                 deadLetters: deadLetters,
-                gate: new DelayGate(root.DelayedDelivery.EffectiveTiers.ToDictionary(root.DelayedDelivery.TierTopic, t => t, StringComparer.Ordinal)));
+                gate: new DelayGate(root.DelayedDelivery.EffectiveTiers.ToDictionary(root.DelayedDelivery.TierTopic, t => t, StringComparer.Ordinal)),
+                metrics: services.GetService<ReliableKafkaMetrics>());
             _cancellations = cancellations;
             cancellations.Start();
         }
@@ -84,7 +85,7 @@ internal sealed class DelayForwarderService(
         }
 
         var engine = _engine;
-        using var waiting = DelayMetrics.TrackWaiting(engine.BacklogByTopic);
+        using var waiting = services.GetRequiredService<DelayRuntime>().Metrics.TrackWaiting(engine.BacklogByTopic);
         try
         {
             await engine.RunAsync(stoppingToken).ConfigureAwait(false);

@@ -8,7 +8,7 @@ using ReliableKafka.Producing.Internal;
 namespace ReliableKafka.Delay.Internal;
 
 /// <summary>What the scheduler and the forwarder share: the options, the delay producer, and cancelling.</summary>
-internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, ProducerClientRegistry producers, TimeProvider time)
+internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, ProducerClientRegistry producers, TimeProvider time, Diagnostics.Internal.ReliableKafkaMetrics? metrics = null)
 {
     /// <summary>The name of the producer that writes to the delay topics, the cancellation topic and the targets.</summary>
     public const string ProducerName = "reliablekafka-delay";
@@ -23,6 +23,9 @@ internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, Produ
     public IReadOnlyList<TimeSpan> Tiers => Options.EffectiveTiers;
 
     public TimeProvider Time { get; } = time;
+
+    /// <summary>Gets the delayed delivery's instruments.</summary>
+    public DelayMetrics Metrics { get; } = new(metrics ?? Diagnostics.Internal.ReliableKafkaMetrics.Shared);
 
     public ProducerClient Producer => producers.Get(ProducerName);
 
@@ -81,7 +84,7 @@ internal sealed class DelayRuntime(IOptions<ReliableKafkaOptions> options, Produ
         }
 
         await sent.ConfigureAwait(false);
-        DelayMetrics.CancellationRecorded();
+        Metrics.CancellationRecorded();
 
         // Judged after the acknowledgement: only then can a forwarder see it.
         return Time.GetUtcNow() + Options.CancellationMargin < dueAt ? ScheduleCancellation.Cancelled : ScheduleCancellation.TooLate;

@@ -57,10 +57,10 @@ internal sealed class MessageScheduler<TKey, TValue>(IServiceProvider services, 
 
         var result = await _producer.ProduceAsync(written, topic, new Message<TKey, TValue> { Key = message.Key, Value = message.Value, Headers = headers }, cancellationToken)
             .ConfigureAwait(false);
-        DelayMetrics.Scheduled(tierName ?? "due");
+        runtime.Metrics.Scheduled(tierName ?? "due");
         if (tierName is null)
         {
-            DelayMetrics.Delivered(topic, runtime.Time.GetUtcNow() - dueAt); // due already: written to its target at once
+            runtime.Metrics.Delivered(topic, runtime.Time.GetUtcNow() - dueAt); // due already: written to its target at once
         }
 
         return new ScheduleResult(scheduleId, topic, dueAt, result.TopicPartitionOffset);

@@ -4,7 +4,7 @@ using ReliableKafka.Configuration.Internal;
 
 namespace ReliableKafka.Diagnostics.Internal;
 
-/// <summary>Every log message of ReliableKafka, with stable event ids (1xxx producer, 2xxx consumer, 3xxx librdkafka).</summary>
+/// <summary>Every log message of ReliableKafka, with stable event ids (1xxx producer, 2xxx consumer, 3xxx librdkafka, 4xxx health).</summary>
 internal static partial class Log
 {
     /// <summary>The category of librdkafka's own log lines, so they can be filtered apart from ReliableKafka's.</summary>
@@ -15,6 +15,18 @@ internal static partial class Log
 
     /// <summary>The category of consumer messages.</summary>
     public const string ConsumerCategory = "ReliableKafka.Consumer";
+
+    /// <summary>The category of the health check's probe.</summary>
+    public const string HealthCategory = "ReliableKafka.Health";
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Cluster {Cluster} did not answer the health probe's metadata request: {Reason}")]
+    public static partial void ClusterUnreachable(ILogger logger, string cluster, string reason);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "The health check's broker probe stopped; the check reports it degraded")]
+    public static partial void BrokerProbeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Cluster {Cluster} answers the health probe again")]
+    public static partial void ClusterReachable(ILogger logger, string cluster);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Producer {Producer} created under {Guarantee}: {Config}")]
     private static partial void ProducerCreatedCore(ILogger logger, string producer, DeliveryGuarantee guarantee, string config);

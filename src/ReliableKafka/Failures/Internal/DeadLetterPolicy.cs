@@ -55,7 +55,7 @@ internal sealed class DeadLetterPolicy(
             }
 
             Log.DeadLetterWriteFailed(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value, (long)pause.TotalMilliseconds, e.Message);
-            ConsumerMetrics.DeadLetterWriteFailed(context.Name, context.GroupId, state.TopicPartition);
+            context.Metrics.DeadLetterWriteFailed(state.TopicPartition);
         });
         try
         {
@@ -110,7 +110,7 @@ internal sealed class DeadLetterPolicy(
                     }
 
                     Log.DeadLettered(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value, attempts, written.Topic, written.Partition.Value, written.Offset.Value, error);
-                    ConsumerMetrics.DeadLetter(context.Name, context.GroupId, state.TopicPartition);
+                    context.Metrics.DeadLetter(state.TopicPartition);
                     if (dedup is not null)
                     {
                         // Completion is retried until it succeeds (the write happened): a look-up is no longer needed.

@@ -95,7 +95,9 @@ internal sealed class DeadLetterRedriver(IOptions<ReliableKafkaOptions> options,
 
             if (Matches(request, record.Message.Headers) && (request.TargetTopic ?? Header(record.Message.Headers, ReliableKafkaHeaders.DeadLetterOriginalTopic)) is { } target)
             {
-                batch.Add(producer.ProduceAsync(target, Redriven(record.Message), CancellationToken.None));
+                var copy = Redriven(record.Message);
+                var span = Diagnostics.Internal.Tracing.StartCopy(target, copy.Headers, "redrive");
+                batch.Add(Diagnostics.Internal.Tracing.EndCopyAsync(span, producer.ProduceAsync(target, copy, CancellationToken.None), r => r.TopicPartitionOffset));
             }
             else
             {

@@ -5,6 +5,8 @@ using ReliableKafka.Clients.Internal;
 using ReliableKafka.Configuration.Internal;
 using ReliableKafka.Failures.Internal.Retry;
 
+using ReliableKafka.Diagnostics.Internal;
+
 namespace ReliableKafka.Failures.Internal;
 
 /// <summary>
@@ -84,13 +86,18 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
             Value = record.Message.Value,
             Headers = DiagnosticHeaders(record, error, attempts),
         };
-        var result = await Send(new TopicPartition(_options.TopicFor(OriginOf(record).Topic), Partition.Any), message, cancellationToken).ConfigureAwait(false);
+        var topic = _options.TopicFor(OriginOf(record).Topic);
+        var sending = Send(new TopicPartition(topic, Partition.Any), message, cancellationToken); // a span only for a write that was queued
+        var result = await Tracing.EndCopyAsync(Tracing.StartCopy(topic, message.Headers, "dead_letter"), sending, r => r.TopicPartitionOffset).ConfigureAwait(false);
         return result.TopicPartitionOffset;
     }
 
     public async Task<TopicPartitionOffset> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
-        var result = await Send(destination, message, cancellationToken).ConfigureAwait(false);
+        // A retry copy gets a send span; a parking topic's release is bookkeeping, not a record, and gets none.
+        var sending = Send(destination, message, cancellationToken);
+        var span = message.Headers?.TryGetLastBytes(ReliableKafkaHeaders.RetryCount, out _) == true ? Tracing.StartCopy(destination.Topic, message.Headers, "retry") : null;
+        var result = await Tracing.EndCopyAsync(span, sending, r => r.TopicPartitionOffset).ConfigureAwait(false);
         return result.TopicPartitionOffset;
     }
 

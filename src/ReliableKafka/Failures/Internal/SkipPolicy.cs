@@ -10,7 +10,7 @@ internal sealed class SkipPolicy(EngineContext context) : IFailurePolicy
     {
         var record = failed.Record;
         Log.RecordSkipped(context.Logger, context.Name, record.Topic, record.Partition.Value, record.Offset.Value, failed.Attempts, failed.Error);
-        ConsumerMetrics.Skip(context.Name, context.GroupId, failed.State.TopicPartition);
+        context.Metrics.Skip(failed.State.TopicPartition);
         failed.State.Offsets.Complete(record.Offset.Value);
         return Task.CompletedTask;
     }

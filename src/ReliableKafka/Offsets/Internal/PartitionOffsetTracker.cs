@@ -17,6 +17,7 @@ internal sealed class PartitionOffsetTracker
     private bool[] _finished = new bool[16];
     private int _head;
     private int _count;
+    private int _finishedPending; // finished records still in the ring (all beyond the head, which is unfinished)
     private long _lastRegistered = -1;
 
     /// <summary>Gets the number of registered records that have not finished, or have finished behind an unfinished one.</summary>
@@ -89,6 +90,20 @@ internal sealed class PartitionOffsetTracker
         }
     }
 
+    /// <summary>Gets the committable offset and how many records finished beyond it, consistently, without allocating.</summary>
+    public (long? Committable, int FinishedBeyond) Progress()
+    {
+        lock (_gate)
+        {
+            if (_count == 0)
+            {
+                return (_lastRegistered >= 0 ? _lastRegistered + 1 : null, 0);
+            }
+
+            return (_offsets[_head], _finishedPending);
+        }
+    }
+
     /// <summary>Registers a dispatched record. Returns false (and changes nothing) for an offset at or below one registered before.</summary>
     public bool Register(long offset)
     {
@@ -126,10 +141,12 @@ internal sealed class PartitionOffsetTracker
             }
 
             _finished[index] = true;
+            _finishedPending++;
             while (_count > 0 && _finished[_head])
             {
                 _head = (_head + 1) % _offsets.Length;
                 _count--;
+                _finishedPending--;
             }
 
             return true;

@@ -22,8 +22,13 @@ internal sealed class ProducerClient : IDisposable
     // How long disposal waits for the delivery reports of purged messages (they come at once; a poll cycle at most).
     private static readonly TimeSpan PurgeReportTimeout = TimeSpan.FromSeconds(5);
 
-    public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, KafkaClientFactory clients)
+    private readonly ReliableKafkaMetrics? _metrics;
+    private readonly TimeProvider _time;
+
+    public ProducerClient(KafkaClientConfig config, ProducerOptions options, ILogger logger, KafkaClientFactory clients, ReliableKafkaMetrics? metrics = null, TimeProvider? time = null)
     {
+        _metrics = metrics;
+        _time = time ?? TimeProvider.System;
         Name = config.Name;
         MessageIdHeader = options.MessageIdHeader;
         var flushTimeout = options.FlushTimeout;
@@ -35,6 +40,12 @@ internal sealed class ProducerClient : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>Gets the counts of messages sent through <see cref="SendAsync(string, Message{byte[], byte[]}, byte[], CancellationToken)"/> (acknowledged, failed).</summary>
+    public ProducerCounters Counters { get; } = new();
+
+    /// <summary>Gets the fatal error that made the producer unusable, or null.</summary>
+    public Error? FatalError => Volatile.Read(ref _fatalError);
 
     public DeliveryGuarantee Guarantee { get; }
 
@@ -81,7 +92,7 @@ internal sealed class ProducerClient : IDisposable
     public Task<ProduceResult> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, byte[]? messageId, CancellationToken cancellationToken)
     {
         // Confluent's callback API with our own completion costs less per message than its ProduceAsync.
-        var completion = new DeliveryCompletion(destination.Topic, messageId, cancellationToken);
+        var completion = new DeliveryCompletion(destination.Topic, messageId, cancellationToken, _metrics, _time, Counters);
         try
         {
             Produce(destination, message, completion.Handler);

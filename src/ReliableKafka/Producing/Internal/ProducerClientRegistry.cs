@@ -8,7 +8,12 @@ using ReliableKafka.Diagnostics.Internal;
 namespace ReliableKafka.Producing.Internal;
 
 /// <summary>Creates each named producer client on first use, flushes them on host shutdown and disposes them with the container.</summary>
-internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> options, ILoggerFactory loggerFactory, KafkaClientFactory clients) : IDisposable
+internal sealed class ProducerClientRegistry(
+    IOptions<ReliableKafkaOptions> options,
+    ILoggerFactory loggerFactory,
+    KafkaClientFactory clients,
+    ReliableKafkaMetrics? metrics = null,
+    TimeProvider? time = null) : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<ProducerClient>> _clients = new(StringComparer.OrdinalIgnoreCase);
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.ProducerCategory);
@@ -19,6 +24,9 @@ internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> opti
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         return _clients.GetOrAdd(name, n => new Lazy<ProducerClient>(() => Create(n), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
     }
+
+    /// <summary>Gets the producer clients created so far.</summary>
+    public IReadOnlyList<ProducerClient> Clients => [.. Created()];
 
     public Task FlushAllAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(Created().Select(client => client.FlushAsync(cancellationToken)));
@@ -48,6 +56,6 @@ internal sealed class ProducerClientRegistry(IOptions<ReliableKafkaOptions> opti
         }
 
         var config = KafkaClientConfigBuilder.BuildProducer(root, name, producerOptions).ThrowIfInvalid();
-        return new ProducerClient(config, producerOptions, _logger, clients);
+        return new ProducerClient(config, producerOptions, _logger, clients, metrics, time);
     }
 }

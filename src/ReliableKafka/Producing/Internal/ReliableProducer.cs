@@ -54,9 +54,18 @@ internal sealed class ReliableProducer<TKey, TValue>(
                 messageId = MessageIds.ReadUtf8(headers);
             }
 
+            var caller = System.Diagnostics.Activity.Current;
             if (Tracing.StartSend(topic, IdText(messageId), ref headers) is { } activity)
             {
-                return Traced(activity, SendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken));
+                try
+                {
+                    return Traced(activity, SendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken));
+                }
+                finally
+                {
+                    // The send span is current while the message is serialized and queued, not in the caller's flow after it.
+                    System.Diagnostics.Activity.Current = caller;
+                }
             }
 
             return SendAsync(client, topic, serializeAs, message, headers, messageId, cancellationToken);

@@ -221,7 +221,7 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
             },
             token).ConfigureAwait(false);
 
-        ConsumerMetrics.RetrySent(_context.Name, _context.GroupId, state.TopicPartition, topic, follower: failure is null);
+        _context.Metrics.RetrySent(state.TopicPartition, topic, follower: failure is null);
         state.Offsets.Complete(offset);
     }
 }

@@ -5,30 +5,11 @@ namespace ReliableKafka.TestSupport;
 /// <summary>Sums a ReliableKafka counter's measurements for one consumer group (the tag tells tests apart).</summary>
 internal sealed class CounterProbe : IDisposable
 {
-    private readonly MeterListener _listener = new();
+    private readonly MeterListener _listener;
     private long _total;
 
-    public CounterProbe(string instrument, string group)
-    {
-        _listener.InstrumentPublished = (i, l) =>
-        {
-            if (i.Meter.Name == "ReliableKafka" && i.Name == instrument)
-            {
-                l.EnableMeasurementEvents(i);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "messaging.consumer.group.name" && (string?)tag.Value == group)
-                {
-                    Interlocked.Add(ref _total, value);
-                }
-            }
-        });
-        _listener.Start();
-    }
+    public CounterProbe(string instrument, string group) =>
+        _listener = GroupMeasurements.Listen(instrument, group, value => Interlocked.Add(ref _total, value));
 
     public long Total => Interlocked.Read(ref _total);
 

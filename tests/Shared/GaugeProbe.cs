@@ -5,34 +5,18 @@ namespace ReliableKafka.TestSupport;
 /// <summary>Reads a ReliableKafka gauge for one consumer group (observable instruments are read on demand).</summary>
 internal sealed class GaugeProbe : IDisposable
 {
-    private readonly MeterListener _listener = new();
+    private readonly MeterListener _listener;
     private readonly object _gate = new();
     private long _last;
 
-    public GaugeProbe(string instrument, string group)
-    {
-        _listener.InstrumentPublished = (i, l) =>
+    public GaugeProbe(string instrument, string group) =>
+        _listener = GroupMeasurements.Listen(instrument, group, value =>
         {
-            if (i.Meter.Name == "ReliableKafka" && i.Name == instrument)
+            lock (_gate)
             {
-                l.EnableMeasurementEvents(i);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "messaging.consumer.group.name" && (string?)tag.Value == group)
-                {
-                    lock (_gate)
-                    {
-                        _last = value;
-                    }
-                }
+                _last = value;
             }
         });
-        _listener.Start();
-    }
 
     /// <summary>Observes the gauge now and returns its value for the group (0 when it reported none).</summary>
     public long Read()

@@ -19,7 +19,7 @@ public sealed class OperatorPauseTests
 
         run.Engine.SetPaused(P0, paused: true).Should().BeTrue();
         await run.UntilAsync(() => run.Engine.Status().Partitions.Any(p => p.Partition == 0 && p.Paused));
-        run.Engine.Status().Partitions.Single(p => p.Partition == 0).Should().Match<ReliableKafka.Diagnostics.Internal.PartitionStatus>(p => p.Paused && p.PausedByOperator);
+        run.Engine.Status().Partitions.Single(p => p.Partition == 0).Should().Match<PartitionSnapshot>(p => p.Paused && p.PausedByOperator);
         run.Engine.OperatorPaused.Should().Equal(P0);
         run.Kafka.AddRecords(P0, 5);
         run.Kafka.AddRecords(P1, 5);

@@ -138,7 +138,7 @@ internal sealed class ConsumerEngine
     {
         var time = _context.Time;
         var now = time.GetTimestamp();
-        var partitions = new List<PartitionStatus>();
+        var partitions = new List<PartitionSnapshot>();
         var oldest = 0L;
         var (keys, records) = (0, 0);
         foreach (var state in _partitions.Published)
@@ -152,19 +152,24 @@ internal sealed class ConsumerEngine
 
             keys += state.Parked.Count;
             records += state.Parked.Count == 0 ? 0 : state.Parked.Behind;
-            partitions.Add(new PartitionStatus(
-                state.TopicPartition.Topic,
-                state.TopicPartition.Partition.Value,
-                state.CommittedOffset is >= 0 and var committed ? committed : null,
-                watermark,
-                finishedBeyond,
-                // librdkafka's end offset is refreshed about once a second; records taken since lie below the end too.
-                Math.Max(state.HighWatermark, Math.Max(watermark ?? -1, state.NextPosition?.Offset.Value ?? -1)) is >= 0 and var high ? high : null,
-                state.Buffered,
-                running,
-                state.PausedInClient == true || state.Failed,
-                state.Failure?.Message,
-                state.OperatorPauseRequested));
+            // librdkafka's end offset is refreshed about once a second; records taken since lie below the end too.
+            var high = Math.Max(state.HighWatermark, Math.Max(watermark ?? -1, state.NextPosition?.Offset.Value ?? -1));
+            var committed = state.CommittedOffset;
+            partitions.Add(new PartitionSnapshot
+            {
+                Topic = state.TopicPartition.Topic,
+                Partition = state.TopicPartition.Partition.Value,
+                CommittedOffset = committed >= 0 ? committed : null,
+                Watermark = watermark,
+                FinishedBeyondWatermark = finishedBeyond,
+                HighWatermark = high >= 0 ? high : null,
+                Lag = high >= 0 && committed >= 0 ? Math.Max(high - committed, 0) : null,
+                Buffered = state.Buffered,
+                Running = running,
+                Paused = state.PausedInClient == true || state.Failed,
+                Failure = state.Failure?.Message,
+                PausedByOperator = state.OperatorPauseRequested,
+            });
         }
 
         return new ConsumerStatus(partitions, _admission.Buffered, oldest == 0 ? null : time.GetElapsedTime(oldest, now), keys, records);
@@ -233,24 +238,7 @@ internal sealed class ConsumerEngine
     }
 
     /// <summary>Gets since when the handler that has been running longest runs, or null when none runs.</summary>
-    public DateTimeOffset? OldestRunningSince
-    {
-        get
-        {
-            var oldest = 0L;
-            foreach (var state in _partitions.Published)
-            {
-                var (_, started) = state.RunningHandlers();
-                if (started != 0 && (oldest == 0 || started < oldest))
-                {
-                    oldest = started;
-                }
-            }
-
-            var time = _context.Time;
-            return oldest == 0 ? null : time.GetUtcNow() - time.GetElapsedTime(oldest);
-        }
-    }
+    public DateTimeOffset? OldestRunningSince => Status().OldestRunning is { } age ? _context.Time.GetUtcNow() - age : null;
 
     /// <summary>Gets the number of fetched records that have not finished (queued or running).</summary>
     public int BufferedRecords => _admission.Buffered;

@@ -232,7 +232,7 @@ internal sealed class ReliableKafkaMetrics : IDisposable
         }
     }
 
-    private List<Measurement<long>> PerPartition(Func<PartitionStatus, long?> value)
+    private List<Measurement<long>> PerPartition(Func<PartitionSnapshot, long?> value)
     {
         var measurements = new List<Measurement<long>>();
         foreach (var (consumer, status) in Read())

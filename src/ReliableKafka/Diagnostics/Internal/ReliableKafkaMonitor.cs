@@ -70,21 +70,7 @@ internal sealed class ReliableKafkaMonitor(
                 DeadLettered = deadLettered,
                 Skipped = skipped,
                 ParkedKeys = status.ParkedKeys,
-                Partitions = [.. status.Partitions.Select(p => new PartitionSnapshot
-                {
-                    Topic = p.Topic,
-                    Partition = p.Partition,
-                    CommittedOffset = p.Committed,
-                    Watermark = p.Watermark,
-                    FinishedBeyondWatermark = p.FinishedBeyondWatermark,
-                    HighWatermark = p.HighWatermark,
-                    Lag = p.Lag,
-                    Buffered = p.Buffered,
-                    Running = p.Running,
-                    Paused = p.Paused,
-                    Failure = p.Failure,
-                    PausedByOperator = p.PausedByOperator,
-                })],
+                Partitions = status.Partitions,
             });
         }
 

@@ -94,10 +94,7 @@ internal sealed class DeadLetterWriter : IDeadLetterWriter
 
     public async Task<TopicPartitionOffset> SendAsync(TopicPartition destination, Message<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
-        // A retry copy gets a send span; a parking topic's release is bookkeeping, not a record, and gets none.
-        var sending = Send(destination, message, cancellationToken);
-        var span = message.Headers?.TryGetLastBytes(ReliableKafkaHeaders.RetryCount, out _) == true ? Tracing.StartCopy(destination.Topic, message.Headers, "retry") : null;
-        var result = await Tracing.EndCopyAsync(span, sending, r => r.TopicPartitionOffset).ConfigureAwait(false);
+        var result = await Send(destination, message, cancellationToken).ConfigureAwait(false);
         return result.TopicPartitionOffset;
     }
 

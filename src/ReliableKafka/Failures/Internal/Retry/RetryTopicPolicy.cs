@@ -209,7 +209,8 @@ internal sealed class RetryTopicPolicy : IFailurePolicy, IRecordRouting
                     partition = new Partition(record.Partition.Value % partitions);
                 }
 
-                await _writer.SendAsync(new TopicPartition(topic, partition), message, cancellationToken).ConfigureAwait(false);
+                var sending = _writer.SendAsync(new TopicPartition(topic, partition), message, cancellationToken);
+                await Tracing.EndCopyAsync(Tracing.StartCopy(topic, message.Headers, "retry"), sending, written => written).ConfigureAwait(false);
             },
             FirstRetryPause,
             MaxRetryPause,
